@@ -1,0 +1,3 @@
+from oaops.cli.main import entry
+
+entry()

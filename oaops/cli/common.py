@@ -1,0 +1,21 @@
+"""Pieces every command shares: opening the context and printing recovered runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from oaops.cli.render import err
+from oaops.services.context import Context, open_context
+
+
+def context(flags: Mapping[str, Any] | None = None) -> Context:
+    return open_context(flags=flags)
+
+
+def announce_recovered(ctx: Context) -> None:
+    for r in ctx.recovered:
+        err.print(
+            f"[yellow]run {r.run_id} was left running by a process that died: marked interrupted, "
+            f"{r.events} results recovered from its artifacts[/yellow]"
+        )

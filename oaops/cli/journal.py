@@ -1,0 +1,37 @@
+"""`oaops journal verify`: recompute the hash chain (R3.3 tamper evidence)."""
+
+from __future__ import annotations
+
+import click
+
+from oaops.cli.common import context
+
+
+@click.group("journal", epilog="Example:\n\n  oaops journal verify")
+def command() -> None:
+    """The append-only, hash-chained journal of every state change (日志)."""
+
+
+@command.command("verify", epilog="Example:\n\n  oaops journal verify && echo intact")
+def verify() -> int:
+    """Recompute the chain; exit 1 naming the first entry that was altered or removed."""
+    ctx = context()
+    try:
+        result = records_verify(ctx)
+    finally:
+        ctx.close()
+    if result.ok:
+        click.echo(f"journal intact: {result.entries} entries, chain verified")
+        return 0
+    click.echo(
+        f"journal BROKEN at entry {result.broken_seq}: {result.reason} "
+        f"({result.entries} entries before it verified)",
+        err=True,
+    )
+    return 1
+
+
+def records_verify(ctx):  # type: ignore[no-untyped-def]
+    from oaops.services import records
+
+    return records.verify_journal(ctx)

@@ -1,0 +1,92 @@
+"""Shared rendering: times in the site's zone, status colours, JSON output."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from rich.console import Console
+
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False)
+
+STATUS_STYLE = {
+    "ok": "green",
+    "successful": "green",
+    "warning": "yellow",
+    "unknown": "magenta",
+    "critical": "bold red",
+    "failed": "bold red",
+    "unreachable": "bold red",
+    "running": "cyan",
+    "interrupted": "yellow",
+    "canceled": "yellow",
+    "timeout": "red",
+    "error": "bold red",
+    "changed": "yellow",
+    "skipped": "dim",
+    "ignored": "dim",
+}
+STATUS_ZH = {
+    "ok": "正常",
+    "warning": "警告",
+    "critical": "严重",
+    "unknown": "未知",
+    "failed": "失败",
+    "unreachable": "不可达",
+    "successful": "成功",
+    "running": "运行中",
+    "interrupted": "中断",
+    "canceled": "已取消",
+    "timeout": "超时",
+    "error": "错误",
+}
+
+
+def styled(status: str) -> str:
+    style = STATUS_STYLE.get(status, "")
+    return f"[{style}]{status}[/{style}]" if style else status
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def when(value: datetime | None, tz: ZoneInfo) -> str:
+    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}s" if value < 120 else f"{int(value // 60)}m{int(value % 60):02d}s"
+
+
+def number(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    text = f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
+    return f"{text}{unit}" if unit in ("%", "ms", "s") else (f"{text} {unit}" if unit else text)
+
+
+def to_jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(value), ensure_ascii=False, indent=2) + "\n")

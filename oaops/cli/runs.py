@@ -1,0 +1,134 @@
+"""`oaops runs list|show`: what ran, when, by whom, and what came of it (R3, R7)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import click
+from rich.table import Table
+
+from oaops.cli.common import announce_recovered, context
+from oaops.cli.render import number, out, print_json, seconds, styled, when, zone
+from oaops.errors import InputError
+from oaops.services import records
+
+
+def parse_since(value: str | None) -> datetime | None:
+    """YYYY-MM-DD, an ISO time, or a span such as 24h / 7d."""
+    if not value:
+        return None
+    units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    if value[-1:] in units and value[:-1].isdigit():
+        return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            "--since", f"{value!r} is not a date or a span", "use 2026-11-01, 24h or 7d"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@click.group("runs", epilog="Example:\n\n  oaops runs list --kind health --since 7d")
+def command() -> None:
+    """Recorded Ansible runs (运行记录)."""
+
+
+@command.command("list", epilog="Example:\n\n  oaops runs list --kind health --since 24h --json")
+@click.option("--kind", help="Only runs of this kind (health, backup, change, audit, triage).")
+@click.option("--since", help="Only runs started since: 2026-11-01, 24h, 7d.")
+@click.option("--status", help="Only runs with this status (running, successful, failed, interrupted...).")
+@click.option("-n", "--max", "max_rows", default=50, show_default=True, type=click.IntRange(1, 10000))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_cmd(kind: str | None, since: str | None, status: str | None, max_rows: int, as_json: bool) -> int:
+    """List runs, newest first."""
+    since_at = parse_since(since)
+    ctx = context()
+    try:
+        rows = records.list_runs(ctx, kind=kind, since=since_at, status=status, limit=max_rows)
+        announce_recovered(ctx)
+    finally:
+        ctx.close()
+    if as_json:
+        print_json(rows)
+        return 0
+    tz = zone(ctx.config.settings.timezone)
+    table = Table(title_justify="left")
+    for col in ("id", "kind", "status", "started", "duration", "actor", "trigger", "limit", "hosts"):
+        table.add_column(col)
+    for r in rows:
+        hosts = f"{r.hosts}" + (f" ({r.failed_hosts} failed)" if r.failed_hosts else "")
+        table.add_row(
+            str(r.id),
+            r.kind,
+            styled(r.status),
+            when(r.started_at, tz),
+            seconds(r.duration_s),
+            r.actor,
+            r.trigger,
+            r.limit or "all",
+            hosts,
+        )
+    out.print(table if rows else "no runs recorded yet: try `oaops health`")
+    return 0
+
+
+@command.command("show", epilog="Example:\n\n  oaops runs show 12\n  oaops runs show 12 --json")
+@click.argument("run_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def show_cmd(run_id: int, as_json: bool) -> int:
+    """Show one run: hosts, checks and failed tasks."""
+    ctx = context()
+    try:
+        d = records.show_run(ctx, run_id)
+    finally:
+        ctx.close()
+    if as_json:
+        print_json(d)
+        return 0
+    tz = zone(ctx.config.settings.timezone)
+    r = d.run
+    out.print(
+        f"[bold]run {r.id}[/bold] {r.kind} {styled(r.status)} rc={r.rc}  {r.playbook}  limit={r.limit or 'all'}"
+    )
+    out.print(
+        f"by {r.actor} ({r.trigger}) · started {when(r.started_at, tz)} · finished {when(r.finished_at, tz)}"
+        f" · {seconds(r.duration_s)} · {d.task_count} task results · {d.data_dir}"
+    )
+    if d.error:
+        out.print(f"[red]{d.error}[/red]")
+    hosts = Table(title="hosts", title_justify="left")
+    for col in ("host", "ok", "changed", "failed", "unreachable", "skipped", "rescued", "ignored"):
+        hosts.add_column(col)
+    for h in d.hosts:
+        hosts.add_row(
+            h.host,
+            str(h.ok),
+            str(h.changed),
+            str(h.failed),
+            str(h.unreachable),
+            str(h.skipped),
+            str(h.rescued),
+            str(h.ignored),
+        )
+    out.print(hosts)
+    if d.checks:
+        checks = Table(title="checks", title_justify="left")
+        for col in ("host", "layer", "check", "target", "value", "status", "detail"):
+            checks.add_column(col, overflow="fold")
+        for c in d.checks:
+            checks.add_row(
+                c.host,
+                c.layer,
+                c.name,
+                c.target,
+                number(c.value, c.unit),
+                styled(c.status),
+                c.detail if c.status != "ok" else "",
+            )
+        out.print(checks)
+    if d.failed_tasks:
+        out.print("[bold red]failed tasks[/bold red]")
+        for t in d.failed_tasks:
+            out.print(f"  {t.host}: {t.task} ({t.action}) {styled(t.status)}: {t.msg}")
+    return 0

@@ -1,0 +1,241 @@
+"""Site configuration: oaops.yml (users, units, settings) and the one precedence function.
+
+Precedence (STYLE.md habit 8): built-in defaults < oaops.yml `settings` < OAOPS_* environment
+< command-line flags. Validated at the door; errors name the file, the field and the fix.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from oaops import schemas
+from oaops.errors import InputError
+from oaops.rules.roles import Role
+
+CONFIG_NAME = "oaops.yml"
+
+DEFAULTS: dict[str, Any] = {
+    "db_url": "sqlite:///var/oaops.db",
+    "inventory": "inventories/local",
+    "forks": 10,
+    "runs_dir": "var/runs",
+    "timezone": "Asia/Shanghai",
+    "event_batch_size": 200,
+    "keep_run_dirs_days": 90,
+}
+
+# environment variable -> setting, and how to parse it
+ENV: dict[str, tuple[str, type]] = {
+    "OAOPS_DB_URL": ("db_url", str),
+    "OAOPS_INVENTORY": ("inventory", str),
+    "OAOPS_FORKS": ("forks", int),
+    "OAOPS_RUNS_DIR": ("runs_dir", str),
+    "OAOPS_TIMEZONE": ("timezone", str),
+}
+
+
+@dataclass(frozen=True)
+class Unit:
+    id: str
+    name: str
+    name_zh: str = ""
+
+
+@dataclass(frozen=True)
+class User:
+    login: str
+    name: str
+    roles: frozenset[Role]
+    units: tuple[str, ...] = ()
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_url: str
+    inventory: Path
+    forks: int
+    runs_dir: Path
+    timezone: str
+    event_batch_size: int
+    keep_run_dirs_days: int
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    path: Path
+    settings: Settings
+    units: dict[str, Unit] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
+
+    def actor(self, env: Mapping[str, str] | None = None) -> User:
+        """The OS login, or OAOPS_USER; must be a user of oaops.yml (R7: runs are attributed)."""
+        env = os.environ if env is None else env
+        login = env.get("OAOPS_USER") or current_login()
+        user = self.users.get(login)
+        if user is None:
+            raise InputError(
+                f"{self.path}: users",
+                f"the current user {login!r} is not listed",
+                f"add a user with login {login!r} and their roles, or set OAOPS_USER to a listed login",
+            )
+        return user
+
+
+def current_login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def find_root(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Path:
+    """The project root: OAOPS_HOME, else the nearest folder up from cwd holding oaops.yml or
+    playbooks/ + ansible.cfg, else the checkout this package was installed from."""
+    env = os.environ if env is None else env
+    if env.get("OAOPS_HOME"):
+        return Path(env["OAOPS_HOME"]).resolve()
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_NAME).is_file() or (
+            (folder / "ansible.cfg").is_file() and (folder / "playbooks").is_dir()
+        ):
+            return folder
+    return Path(__file__).resolve().parents[1]
+
+
+def config_path(root: Path, env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    return Path(env["OAOPS_CONFIG"]).resolve() if env.get("OAOPS_CONFIG") else root / CONFIG_NAME
+
+
+def resolve_settings(
+    file_settings: Mapping[str, Any],
+    env: Mapping[str, str],
+    flags: Mapping[str, Any],
+    root: Path,
+    source: str,
+) -> Settings:
+    """The one place where precedence is decided: defaults < file < environment < flags."""
+    merged: dict[str, Any] = dict(DEFAULTS)
+    merged.update({k: v for k, v in file_settings.items() if v is not None})
+    for var, (key, kind) in ENV.items():
+        if env.get(var):
+            try:
+                merged[key] = kind(env[var])
+            except ValueError:
+                raise InputError(
+                    var, f"{env[var]!r} is not a valid {kind.__name__}", "fix the variable"
+                ) from None
+    merged.update({k: v for k, v in flags.items() if v is not None})
+    forks = merged["forks"]
+    if not isinstance(forks, int) or forks < 1:
+        raise InputError(source, f"forks must be a positive integer, got {forks!r}", "set forks >= 1")
+    return Settings(
+        db_url=_absolute_sqlite(str(merged["db_url"]), root),
+        inventory=_under(root, merged["inventory"]),
+        forks=forks,
+        runs_dir=_under(root, merged["runs_dir"]),
+        timezone=str(merged["timezone"]),
+        event_batch_size=int(merged["event_batch_size"]),
+        keep_run_dirs_days=int(merged["keep_run_dirs_days"]),
+    )
+
+
+def _under(root: Path, value: Any) -> Path:
+    path = Path(str(value)).expanduser()
+    return path if path.is_absolute() else (root / path)
+
+
+def _absolute_sqlite(url: str, root: Path) -> str:
+    """sqlite:///relative/path is taken relative to the project root, not the cwd."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
+        return prefix + str(root / url[len(prefix) :])
+    return url
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise InputError(
+            str(path), "not found", "run `oaops init` to write a starter oaops.yml, or set OAOPS_CONFIG"
+        )
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise InputError(where, "is not valid YAML", "fix the syntax at that line") from None
+    if not isinstance(data, dict):
+        raise InputError(str(path), "must be a mapping with version, units and users", "see `oaops init`")
+    schemas.validate("oaops", data, str(path))
+    return data
+
+
+def load(
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Config:
+    env = os.environ if env is None else env
+    root = find_root(env, cwd)
+    path = config_path(root, env)
+    data = read_file(path)
+    units = {u["id"]: Unit(u["id"], u["name"], u.get("name_zh", "")) for u in data["units"]}
+    users: dict[str, User] = {}
+    for i, u in enumerate(data["users"]):
+        if u["login"] in users:
+            raise InputError(f"{path}: users[{i}].login", f"{u['login']!r} is listed twice", "keep one entry")
+        for unit in u.get("units", []):
+            if unit not in units:
+                raise InputError(
+                    f"{path}: users[{i}].units", f"unknown unit {unit!r}", "use an id listed under units"
+                )
+        roles = frozenset(Role(r) for r in u["roles"])
+        if Role.UNIT_ADMIN in roles and not u.get("units"):
+            raise InputError(
+                f"{path}: users[{i}].units", "a unit_admin needs at least one unit (R10)", "list their units"
+            )
+        users[u["login"]] = User(
+            u["login"], u.get("name", u["login"]), roles, tuple(u.get("units", [])), u.get("email", "")
+        )
+    settings = resolve_settings(data.get("settings", {}), env, flags or {}, root, str(path))
+    return Config(root=root, path=path, settings=settings, units=units, users=users)
+
+
+def starter(login: str) -> str:
+    """The oaops.yml that `oaops init` writes: the current login as the first group_admin."""
+    return f"""\
+# oaops site configuration (see docs/architecture.md). Validated against oaops/schemas/oaops.schema.json.
+version: 1
+
+# Using units (单位, R8/R10). Hosts belong to a unit through the inventory group unit_<id>.
+units:
+  - id: hq
+    name: Headquarters
+    name_zh: 集团总部
+
+# People and their roles (R4, R8): technician (系统技术管理人员), system_manager (系统管理负责人),
+# group_admin (集团系统管理员), unit_admin (单位系统管理员, needs units), leader (分管领导).
+users:
+  - login: {login}
+    name: {login}
+    roles: [group_admin, technician]
+    units: [hq]
+
+# Precedence: these < OAOPS_* environment variables < command-line flags.
+settings:
+  db_url: sqlite:///var/oaops.db      # or postgresql+psycopg://user@host/db (OAOPS_DB_URL)
+  inventory: inventories/local         # this machine as the managed estate
+  forks: 10
+  runs_dir: var/runs
+  timezone: Asia/Shanghai
+"""

@@ -1,0 +1,1 @@
+"""Pure domain rules: record states, who may do what, thresholds. No I/O, no Ansible, no SQL."""

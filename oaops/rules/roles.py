@@ -1,0 +1,52 @@
+"""Roles of the regulation (R8) and which of them may do what.
+
+Art. 8 defines the group system administrator, unit system administrators and ordinary users;
+Art. 4 adds the system manager, technical administrators and the leader in charge.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    TECHNICIAN = "technician"  # 系统技术管理人员 (R7)
+    SYSTEM_MANAGER = "system_manager"  # 系统管理负责人 (R5, R6)
+    GROUP_ADMIN = "group_admin"  # 集团系统管理员 (R9)
+    UNIT_ADMIN = "unit_admin"  # 单位系统管理员 (R10), scoped to their units
+    LEADER = "leader"  # 分管领导: reads reports
+
+
+ZH = {
+    Role.TECHNICIAN: "系统技术管理人员",
+    Role.SYSTEM_MANAGER: "系统管理负责人",
+    Role.GROUP_ADMIN: "集团系统管理员",
+    Role.UNIT_ADMIN: "单位系统管理员",
+    Role.LEADER: "分管领导",
+}
+
+# action -> roles allowed. UNIT_ADMIN entries are additionally limited to the unit's hosts (R10).
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    # R7: technicians run the jobs; the group admin owns operations across units (R9).
+    "run.health": frozenset({Role.TECHNICIAN, Role.GROUP_ADMIN, Role.SYSTEM_MANAGER, Role.UNIT_ADMIN}),
+    # R11: access to records follows R8; every role may read what it is scoped to.
+    "read.records": frozenset(Role),
+    "journal.verify": frozenset({Role.GROUP_ADMIN, Role.SYSTEM_MANAGER, Role.TECHNICIAN}),
+    "db.upgrade": frozenset({Role.GROUP_ADMIN, Role.TECHNICIAN}),
+}
+
+UNIT_SCOPED = frozenset({Role.UNIT_ADMIN})
+
+
+def allowed(roles: frozenset[Role], action: str) -> bool:
+    return bool(roles & PERMISSIONS[action])
+
+
+def needs_unit_scope(roles: frozenset[Role], action: str) -> bool:
+    """True when the actor holds the action only through a unit-scoped role (R10)."""
+    unscoped = (roles - UNIT_SCOPED) & PERMISSIONS[action]
+    return not unscoped and bool(roles & UNIT_SCOPED & PERMISSIONS[action])
+
+
+def who_may(action: str) -> str:
+    return ", ".join(sorted(r.value for r in PERMISSIONS[action]))

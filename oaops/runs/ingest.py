@@ -1,0 +1,235 @@
+"""Turns ansible-runner events into records, in batches (DESIGN.md: recorder).
+
+The same code serves the live event_handler and the replay of artifacts after a crash; the
+store skips event uuids it already holds, so ingest is idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from oaops.rules.health import LAYERS, parse_status
+from oaops.runs.redact import redact, scrub_text
+from oaops.store import runs as store_runs
+from oaops.store.db import Database
+from oaops.store.runs import CheckRecord, TaskRecord
+
+RESULT_EVENTS = {
+    "runner_on_ok": "ok",
+    "runner_on_failed": "failed",
+    "runner_on_skipped": "skipped",
+    "runner_on_unreachable": "unreachable",
+    "runner_on_async_failed": "failed",
+}
+STATS_KEYS = {
+    "ok": "ok",
+    "changed": "changed",
+    "failures": "failed",
+    "dark": "unreachable",
+    "skipped": "skipped",
+    "rescued": "rescued",
+    "ignored": "ignored",
+}
+
+ProgressFn = Callable[[str, dict[str, Any]], None]
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def checks_from(res: dict[str, Any]) -> list[CheckRecord]:
+    """The domain payload our modules return under `oaops:` (health checks)."""
+    payload = res.get("oaops")
+    if not isinstance(payload, dict):
+        return []
+    out: list[CheckRecord] = []
+    for c in payload.get("checks") or []:
+        if not isinstance(c, dict) or c.get("layer") not in LAYERS or not c.get("name"):
+            continue
+        out.append(
+            CheckRecord(
+                layer=str(c["layer"]),
+                name=str(c["name"])[:64],
+                target=str(c.get("target") or ""),
+                value=_number(c.get("value")),
+                unit=str(c.get("unit") or "")[:16],
+                warning=_number(c.get("warning")),
+                critical=_number(c.get("critical")),
+                status=parse_status(c.get("status")).value,
+                detail=scrub_text(str(c.get("detail") or "")),
+            )
+        )
+    return out
+
+
+def task_record(event: dict[str, Any]) -> TaskRecord | None:
+    """One task result per host; None for events that are not results."""
+    status = RESULT_EVENTS.get(str(event.get("event")))
+    if status is None or not event.get("uuid"):
+        return None
+    data = event.get("event_data") or {}
+    res = data.get("res") if isinstance(data.get("res"), dict) else {}
+    changed = bool(res.get("changed"))
+    if status == "ok" and changed:
+        status = "changed"
+    if status == "failed" and data.get("ignore_errors"):
+        status = "ignored"
+    hidden = bool(res.get("_ansible_no_log") or "censored" in res)
+    checks = [] if hidden else checks_from(res)
+    stored = redact(res)
+    if checks and isinstance(stored.get("oaops"), dict):
+        # the checks have their own table; keep the rest of the payload as evidence
+        stored["oaops"] = {k: v for k, v in stored["oaops"].items() if k != "checks"} | {
+            "checks": f"<{len(checks)} checks stored>"
+        }
+    msg = res.get("msg") or res.get("reason") or ""
+    if hidden:
+        msg = ""
+    start, end = _time(data.get("start")), _time(data.get("end"))
+    duration = data.get("duration")
+    if duration is None and start and end:
+        duration = (end - start).total_seconds()
+    return TaskRecord(
+        uuid=str(event["uuid"]),
+        counter=event.get("counter"),
+        host=str(data.get("host") or data.get("remote_addr") or "?"),
+        play=str(data.get("play") or ""),
+        task=str(data.get("task") or ""),
+        action=str(data.get("task_action") or data.get("resolved_action") or ""),
+        status=status,
+        changed=changed,
+        msg=scrub_text(str(msg)),
+        result=stored,
+        started_at=start or _time(event.get("created")),
+        duration_s=_number(duration),
+        checks=checks,
+    )
+
+
+def host_stats(event: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """playbook_on_stats -> {host: {ok, changed, failed, unreachable, skipped, rescued, ignored}}."""
+    data = event.get("event_data") or {}
+    out: dict[str, dict[str, int]] = {}
+    for key, ours in STATS_KEYS.items():
+        for host, n in (data.get(key) or {}).items():
+            out.setdefault(host, {k: 0 for k in STATS_KEYS.values()})[ours] = int(n)
+    return out
+
+
+class Recorder:
+    """The event_handler: buffers results and writes them in batches, one transaction a batch."""
+
+    def __init__(
+        self,
+        db: Database,
+        run_id: int,
+        batch_size: int = 200,
+        flush_seconds: float = 2.0,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.db = db
+        self.run_id = run_id
+        self.batch_size = batch_size
+        self.flush_seconds = flush_seconds
+        self.progress = progress
+        self.pending: list[TaskRecord] = []
+        self.stats: dict[str, dict[str, int]] | None = None
+        self.last_flush = time.monotonic()
+        self.error: BaseException | None = None
+        self.hosts_seen: set[str] = set()
+        self.results = 0
+
+    def handle(self, event: dict[str, Any]) -> bool:
+        """Called by ansible-runner for every event. Always returns True: the event is also
+        written to the artifacts, which is what crash recovery replays."""
+        if self.error is not None:
+            return True
+        try:
+            kind = event.get("event")
+            record = task_record(event)
+            if record is not None:
+                self.pending.append(record)
+                self.hosts_seen.add(record.host)
+                self.results += 1
+                if self.progress:
+                    self.progress(
+                        "result", {"host": record.host, "task": record.task, "status": record.status}
+                    )
+            elif kind == "playbook_on_stats":
+                self.stats = host_stats(event)
+            elif kind == "playbook_on_task_start" and self.progress:
+                self.progress("task", {"task": (event.get("event_data") or {}).get("task", "")})
+            if len(self.pending) >= self.batch_size or (
+                self.pending and time.monotonic() - self.last_flush >= self.flush_seconds
+            ):
+                self.flush()
+        except Exception as exc:  # kept, and the run is canceled: a failed write is never ignored
+            self.error = exc
+        return True
+
+    def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        with self.db.transaction() as session:
+            store_runs.save_batch(session, self.run_id, batch)
+            if self.stats is not None:
+                store_runs.save_host_stats(session, self.run_id, self.stats)
+        self.last_flush = time.monotonic()
+
+
+def artifact_events(data_dir: Path) -> Iterator[dict[str, Any]]:
+    """Every event ansible-runner wrote for a run: final files and partials a crash left behind."""
+    files = sorted((data_dir / "artifacts").glob("*/job_events/*.json"))
+    finals: dict[str, dict[str, Any]] = {}
+    partials: dict[str, dict[str, Any]] = {}
+    for path in files:
+        try:
+            event = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # a file cut by the crash: its partial twin, if any, still counts
+        uuid = str(event.get("uuid", ""))
+        (partials if path.name.endswith("-partial.json") else finals)[uuid] = event
+    merged = {**partials, **finals}
+    yield from sorted(merged.values(), key=lambda e: e.get("counter") or 0)
+
+
+def replay(db: Database, run_id: int, events: Iterable[dict[str, Any]], batch_size: int = 500) -> int:
+    """Ingest events after the fact (crash recovery); returns how many results were new."""
+    new, batch, stats = 0, [], None
+    for event in events:
+        record = task_record(event)
+        if record is not None:
+            batch.append(record)
+        elif event.get("event") == "playbook_on_stats":
+            stats = host_stats(event)
+        if len(batch) >= batch_size:
+            with db.transaction() as session:
+                new += store_runs.save_batch(session, run_id, batch)
+            batch = []
+    with db.transaction() as session:
+        new += store_runs.save_batch(session, run_id, batch)
+        if stats is not None:
+            store_runs.save_host_stats(session, run_id, stats)
+    return new

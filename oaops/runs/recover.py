@@ -1,0 +1,80 @@
+"""Crash recovery: a Run left `running` by a process that died is marked interrupted, and what
+ansible-runner had already written to its artifacts is ingested (idempotently)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from oaops.rules.runs import RunStatus
+from oaops.runs.ingest import artifact_events, replay
+from oaops.store import runs as store_runs
+from oaops.store.db import Database
+
+
+@dataclass(frozen=True)
+class Recovered:
+    run_id: int
+    events: int
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie or a recycled pid is not our run
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        status = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1]
+    except (OSError, IndexError):
+        return True
+    return status != "Z" and (b"oaops" in cmdline or b"python" in cmdline or b"pytest" in cmdline)
+
+
+def _stop_orphans(data_dir: Path) -> None:
+    """ansible-playbook may outlive a killed oaops; stop it before ingesting what it wrote."""
+    marker = str(data_dir).encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if marker in (proc / "environ").read_bytes() or marker in (proc / "cmdline").read_bytes():
+                os.kill(int(proc.name), signal.SIGTERM)
+        except (OSError, ValueError):
+            continue
+
+
+def recover(db: Database, actor: str) -> list[Recovered]:
+    """Called at the start of every command that opens the records."""
+    with db.transaction() as session:
+        candidates = store_runs.running(session)
+    me = socket.gethostname()
+    found: list[Recovered] = []
+    for run_id, pid, host, data_dir in candidates:
+        if host != me or pid is None or pid_alive(pid):
+            continue  # another control node's run, or still alive here
+        folder = Path(data_dir)
+        if data_dir:
+            _stop_orphans(folder)
+        events = replay(db, run_id, artifact_events(folder)) if data_dir and folder.exists() else 0
+        with db.transaction() as session:
+            store_runs.ensure_hosts(session, run_id, [])
+            try:
+                store_runs.finish(
+                    session,
+                    run_id,
+                    RunStatus.INTERRUPTED,
+                    None,
+                    actor,
+                    error=f"the oaops process (pid {pid}) died; {events} results recovered from artifacts",
+                )
+            except ValueError:
+                continue  # another command recovered it first
+        found.append(Recovered(run_id, events))
+    return found

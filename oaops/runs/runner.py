@@ -1,0 +1,196 @@
+"""The one door to Ansible: builds the private data dir, starts ansible-runner, streams events
+into the store, and finishes the Run row — whatever happens (STYLE.md habit 1)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from oaops.errors import RecordWriteError
+from oaops.rules.runs import RunStatus, Trigger, from_runner
+from oaops.runs.ingest import ProgressFn, Recorder
+from oaops.runs.inventory import configure_ansible
+from oaops.runs.redact import redact
+from oaops.store import runs as store_runs
+from oaops.store.db import Database
+
+
+@dataclass
+class RunSpec:
+    kind: str
+    playbook: str  # a file name under playbooks/, or an absolute path
+    inventory: Path
+    limit: str | None = None
+    extravars: dict[str, Any] = field(default_factory=dict)
+    forks: int = 10
+    check: bool = False
+    diff: bool = False
+    trigger: Trigger = Trigger.MANUAL
+    schedule: str | None = None
+    change_id: str | None = None
+    timeout: int | None = None
+    hosts: list[str] = field(default_factory=list)  # resolved limit, for the record
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: int
+    status: RunStatus
+    rc: int | None
+    data_dir: Path
+
+
+class _Cancel:
+    """Ctrl-C asks ansible-runner to cancel (it terminates the playbook and reports canceled)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.recorder: Recorder | None = None
+
+    def __call__(self) -> bool:
+        return self.requested or (self.recorder is not None and self.recorder.error is not None)
+
+
+@contextmanager
+def _sigint_cancels(cancel: _Cancel) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(_sig: int, _frame: FrameType | None) -> None:
+        cancel.requested = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def start(
+    db: Database,
+    root: Path,
+    runs_dir: Path,
+    actor: str,
+    spec: RunSpec,
+    batch_size: int = 200,
+    progress: ProgressFn | None = None,
+) -> RunOutcome:
+    """Run a playbook and record it. The Run row is committed as running before Ansible starts."""
+    playbook = Path(spec.playbook) if Path(spec.playbook).is_absolute() else root / "playbooks" / spec.playbook
+    shown = spec.playbook if Path(spec.playbook).is_absolute() else f"playbooks/{spec.playbook}"
+    with db.transaction() as session:
+        run_id = store_runs.create(
+            session,
+            kind=spec.kind,
+            playbook=shown,
+            inventory=str(spec.inventory),
+            limit=spec.limit,
+            actor=actor,
+            trigger=spec.trigger.value,
+            forks=spec.forks,
+            extravars=redact(spec.extravars),
+            pid=os.getpid(),
+            control_host=socket.gethostname(),
+            check_mode=spec.check,
+            schedule=spec.schedule,
+            change_id=spec.change_id,
+        )
+        data_dir = runs_dir / str(run_id)
+        store_runs.set_data_dir(session, run_id, str(data_dir))
+    data_dir.mkdir(parents=True, exist_ok=True)
+
+    recorder = Recorder(db, run_id, batch_size=batch_size, progress=progress)
+    cancel = _Cancel()
+    cancel.recorder = recorder
+    status, rc, error = RunStatus.ERROR, None, None
+    try:
+        configure_ansible(root)
+        import ansible_runner
+
+        cmdline = " ".join(flag for flag, on in (("--check", spec.check), ("--diff", spec.diff)) if on)
+        envvars = {
+            "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
+            "ANSIBLE_FORCE_COLOR": "False",
+            "ANSIBLE_NOCOLOR": "True",
+            # the ansible-playbook beside this interpreter, so an unactivated venv still works
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        with _sigint_cancels(cancel):
+            result = ansible_runner.run(
+                private_data_dir=str(data_dir),
+                project_dir=str(root),
+                playbook=str(playbook),
+                inventory=str(spec.inventory),
+                limit=spec.limit,
+                extravars=spec.extravars or None,
+                forks=spec.forks,
+                cmdline=cmdline or None,
+                envvars=envvars,
+                ident="artifacts",
+                quiet=True,
+                event_handler=recorder.handle,
+                cancel_callback=cancel,
+                timeout=spec.timeout,
+                json_mode=False,
+            )
+        status, rc = from_runner(result.status, result.rc), result.rc
+        if recorder.error is None:
+            recorder.flush()
+    except BaseException as exc:  # the Run row must never be left running by a live process
+        error = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, KeyboardInterrupt):
+            status = RunStatus.CANCELED
+        _finish(db, run_id, status, rc, actor, error, recorder, spec)
+        raise
+    finally:
+        _scrub_secrets(data_dir)
+    if recorder.error is not None:
+        error = f"recording failed: {recorder.error}"
+        _finish(db, run_id, RunStatus.ERROR, rc, actor, error, recorder, spec)
+        raise RecordWriteError(f"run {run_id}: {error}; events kept in {data_dir}/artifacts")
+    _finish(db, run_id, status, rc, actor, None, recorder, spec)
+    return RunOutcome(run_id, status, rc, data_dir)
+
+
+def _finish(
+    db: Database,
+    run_id: int,
+    status: RunStatus,
+    rc: int | None,
+    actor: str,
+    error: str | None,
+    recorder: Recorder,
+    spec: RunSpec,
+) -> None:
+    with db.transaction() as session:
+        if recorder.error is None and recorder.pending:
+            store_runs.save_batch(session, run_id, recorder.pending)
+            recorder.pending = []
+        if recorder.stats is not None:
+            store_runs.save_host_stats(session, run_id, recorder.stats)
+        store_runs.ensure_hosts(session, run_id, spec.hosts if recorder.stats is None else [])
+        totals: dict[str, int] = {}
+        for counters in (recorder.stats or {}).values():
+            for k, v in counters.items():
+                totals[k] = totals.get(k, 0) + v
+        store_runs.finish(session, run_id, status, rc, actor, error, stats={"totals": totals})
+
+
+def _scrub_secrets(data_dir: Path) -> None:
+    """ansible-runner writes extravars and passwords into env/; they must not outlive the run (R11)."""
+    for name in ("extravars", "passwords", "ssh_key", "envvars"):
+        path = data_dir / "env" / name
+        if path.exists():
+            path.unlink()
+    shutil.rmtree(data_dir / "project", ignore_errors=True)

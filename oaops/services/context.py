@@ -1,0 +1,57 @@
+"""What every command needs: the site config, the actor, and the records database.
+
+Opening the records also recovers runs a crashed process left behind (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from oaops import config as config_mod
+from oaops.config import Config, User
+from oaops.errors import PermissionDenied
+from oaops.rules import roles
+from oaops.runs.recover import Recovered, recover
+from oaops.store.db import Database, open_database
+
+
+@dataclass
+class Context:
+    config: Config
+    actor: User
+    _db: Database | None = None
+    recovered: list[Recovered] = field(default_factory=list)
+
+    @property
+    def root(self) -> Path:
+        return self.config.root
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            self._db = open_database(self.config.settings.db_url)
+            self.recovered = recover(self._db, self.actor.login)
+        return self._db
+
+    def require(self, action: str) -> None:
+        """R8: the actor's roles must allow the action."""
+        if not roles.allowed(self.actor.roles, action):
+            raise PermissionDenied(
+                self.actor.login,
+                action.replace(".", " "),
+                f"ask for one of the roles {roles.who_may(action)} in oaops.yml",
+            )
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.dispose()
+
+
+def open_context(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Context:
+    env = os.environ if env is None else env
+    cfg = config_mod.load(flags=flags, env=env)
+    return Context(config=cfg, actor=cfg.actor(env))

@@ -1,0 +1,146 @@
+"""Health checks across the layers (R2, R3.1): one probe call per host, recorded as Check rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from oaops.errors import InputError, PermissionDenied
+from oaops.rules import roles
+from oaops.rules.health import LAYERS, SEVERITY, Status, exit_code, parse_status, threshold_problems, worst
+from oaops.rules.runs import RunStatus, Trigger
+from oaops.runs import inventory as inv
+from oaops.runs import runner
+from oaops.runs.ingest import ProgressFn
+from oaops.services.context import Context
+from oaops.store import runs as store_runs
+from oaops.store.runs import CheckRow, RunRow
+
+ACTION = "run.health"
+
+
+@dataclass(frozen=True)
+class HostHealth:
+    host: str
+    status: str  # ok / warning / unknown / critical, or failed / unreachable when the probe did not report
+    checks: list[CheckRow]
+    reason: str = ""
+
+    @property
+    def layers(self) -> dict[str, list[CheckRow]]:
+        out: dict[str, list[CheckRow]] = {}
+        for c in self.checks:
+            out.setdefault(c.layer, []).append(c)
+        return out
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    run: RunRow
+    hosts: list[HostHealth]
+    exit_code: int
+
+
+def _rank(status: str) -> int:
+    if status in ("failed", "unreachable"):
+        return 10
+    return SEVERITY[parse_status(status)]
+
+
+def plan(ctx: Context, inventory: Path, limit: str | None) -> list[inv.InventoryHost]:
+    """Everything that can be refused is refused here, before a record is written."""
+    ctx.require(ACTION)
+    hosts = inv.resolve(ctx.root, inventory, limit)
+    if roles.needs_unit_scope(ctx.actor.roles, ACTION):
+        mine = set(ctx.actor.units)
+        outside = sorted(h.name for h in hosts if not h.units() & mine)
+        if outside:
+            raise PermissionDenied(
+                ctx.actor.login,
+                f"run health on {', '.join(outside[:5])} (outside their units, R10)",
+                "limit the run to your unit, e.g. --limit " + " ".join(f"unit_{u}" for u in sorted(mine)),
+            )
+    for h in hosts:
+        layers = h.vars.get("oa_health_layers")
+        if not layers and not (h.groups & set(LAYERS)):
+            raise InputError(
+                f"host {h.name}",
+                "belongs to no layer group (R2)",
+                f"add it to one or more of the inventory groups {', '.join(LAYERS)}",
+            )
+        problems = threshold_problems(h.vars)
+        if problems:
+            var, problem, fix = problems[0]
+            raise InputError(f"{inventory}: host {h.name}: {var}", problem, fix)
+    return hosts
+
+
+def check(
+    ctx: Context,
+    inventory: Path | None = None,
+    limit: str | None = None,
+    forks: int | None = None,
+    progress: ProgressFn | None = None,
+    trigger: Trigger = Trigger.MANUAL,
+    schedule: str | None = None,
+    planned: list[inv.InventoryHost] | None = None,
+) -> HealthReport:
+    """Run the health playbook and record it; `planned` skips a second plan() when the caller did it."""
+    settings = ctx.config.settings
+    inventory = (inventory or settings.inventory).resolve()
+    hosts = planned if planned is not None else plan(ctx, inventory, limit)
+    spec = runner.RunSpec(
+        kind="health",
+        playbook="health.yml",
+        inventory=inventory,
+        limit=limit,
+        forks=forks or settings.forks,
+        trigger=trigger,
+        schedule=schedule,
+        hosts=[h.name for h in hosts],
+    )
+    if progress:
+        progress("start", {"hosts": len(hosts)})
+    outcome = runner.start(
+        ctx.db,
+        ctx.root,
+        settings.runs_dir,
+        ctx.actor.login,
+        spec,
+        batch_size=settings.event_batch_size,
+        progress=progress,
+    )
+    return report(ctx, outcome.run_id)
+
+
+def report(ctx: Context, run_id: int) -> HealthReport:
+    with ctx.db.transaction() as session:
+        detail = store_runs.detail(session, run_id)
+    if detail is None:
+        raise InputError(f"run {run_id}", "does not exist", "see `oaops runs list`")
+    by_host: dict[str, list[CheckRow]] = {}
+    for c in detail.checks:
+        by_host.setdefault(c.host, []).append(c)
+    failed_msgs: dict[str, str] = {}
+    for t in detail.failed_tasks:
+        failed_msgs.setdefault(t.host, f"{t.status}: {t.msg}".strip())
+    hosts: list[HostHealth] = []
+    bad_hosts = 0
+    for h in detail.hosts:
+        checks = sorted(by_host.get(h.host, []), key=lambda c: (-_rank(c.status), c.layer, c.name, c.target))
+        if h.unreachable:
+            status, reason = "unreachable", failed_msgs.get(h.host, "unreachable")
+        elif h.failed:
+            status, reason = "failed", failed_msgs.get(h.host, "a task failed")
+        elif not checks:
+            status, reason = Status.UNKNOWN.value, "no checks were reported"
+        else:
+            status, reason = worst(parse_status(c.status) for c in checks).value, ""
+        if h.unreachable or h.failed:
+            bad_hosts += 1
+        hosts.append(HostHealth(h.host, status, checks, reason))
+    hosts.sort(key=lambda x: (-_rank(x.status), x.host))
+    code = exit_code([parse_status(c.status) for c in detail.checks], bad_hosts)
+    if detail.run.status not in (RunStatus.SUCCESSFUL.value, RunStatus.FAILED.value) or not hosts:
+        code = 1
+    return HealthReport(detail.run, hosts, code)

@@ -1,0 +1,137 @@
+"""Engine and sessions: SQLite file by default, PostgreSQL by URL; migrations on first use.
+
+Writers are serialised so the journal's hash chain never forks: SQLite transactions start
+with BEGIN IMMEDIATE (the database write lock), PostgreSQL appends take an advisory lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import NoSuchModuleError as _NoSuchModuleError
+from sqlalchemy.orm import Session, sessionmaker
+
+from oaops.errors import InputError
+
+_MIGRATED: set[str] = set()
+_LOCK = threading.Lock()
+
+
+class Database:
+    """One records database: an engine, a session factory, and the migration check."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: committed whole or rolled back whole."""
+        with self.sessions.begin() as session:
+            yield session
+
+    def ensure_schema(self) -> None:
+        """Apply Alembic migrations on first use (and `oaops db upgrade`)."""
+        with _LOCK:
+            if self.url in _MIGRATED:
+                return
+            from oaops.store import migrate
+
+            migrate.upgrade(self.engine)
+            _MIGRATED.add(self.url)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for messages (R11)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def make_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise InputError(
+            "db_url",
+            f"{url!r} is not a database URL",
+            "use sqlite:///var/oaops.db or postgresql+psycopg://user@host:5432/db",
+        ) from None
+    kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": 60, "isolation_level": None}
+    elif parsed.get_backend_name() == "postgresql":
+        if parsed.get_driver_name() in ("psycopg2", "") and parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        kwargs["connect_args"] = {"connect_timeout": 10}
+        kwargs["pool_pre_ping"] = True
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except (ArgumentError, _NoSuchModuleError) as exc:
+        raise InputError(
+            "db_url", f"{describe(url)}: {exc}", "use a sqlite or postgresql+psycopg URL"
+        ) from None
+    if engine.dialect.name == "sqlite":
+        _sqlite_pragmas(engine)
+    return engine
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the run's writer
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        # Take the write lock at BEGIN, so read-then-write (journal append) cannot race.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def check_reachable(db: Database) -> None:
+    """A records URL that cannot be reached is bad input: one line, exit 2."""
+    try:
+        with db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc).splitlines()[0]
+        raise InputError(
+            f"records database {describe(db.url)}",
+            f"cannot be reached ({reason})",
+            "start the server or correct OAOPS_DB_URL / settings.db_url in oaops.yml",
+        ) from None
+
+
+def advisory_lock(session: Session, key: int) -> None:
+    """Serialise a critical section across processes on PostgreSQL (SQLite is already serial)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+def open_database(url: str) -> Database:
+    db = Database(url)
+    check_reachable(db)
+    db.ensure_schema()
+    return db

@@ -1,0 +1,401 @@
+"""Repository for runs and what they produced: host results, task results, checks.
+
+Writes take plain dataclasses from oaops.runs.ingest; reads hand back plain views, never ORM
+rows (STYLE.md habit 4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from oaops.rules.runs import RunStatus, may_move
+from oaops.store import journal
+from oaops.store.models import Check, HostResult, Run, TaskResult, utcnow
+
+STAT_KEYS = ("ok", "changed", "failed", "unreachable", "skipped", "rescued", "ignored")
+
+
+# ---- what ingest hands to the store ---------------------------------------------------------
+
+
+@dataclass
+class CheckRecord:
+    layer: str
+    name: str
+    target: str
+    value: float | None
+    unit: str
+    warning: float | None
+    critical: float | None
+    status: str
+    detail: str
+
+
+@dataclass
+class TaskRecord:
+    uuid: str
+    counter: int | None
+    host: str
+    play: str
+    task: str
+    action: str
+    status: str
+    changed: bool
+    msg: str
+    result: dict[str, Any]
+    started_at: datetime | None
+    duration_s: float | None
+    checks: list[CheckRecord] = field(default_factory=list)
+
+
+# ---- read views -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    kind: str
+    playbook: str
+    limit: str | None
+    actor: str
+    trigger: str
+    status: str
+    rc: int | None
+    started_at: datetime
+    finished_at: datetime | None
+    duration_s: float | None
+    hosts: int
+    failed_hosts: int
+
+
+@dataclass(frozen=True)
+class HostRow:
+    host: str
+    ok: int
+    changed: int
+    failed: int
+    unreachable: int
+    skipped: int
+    rescued: int
+    ignored: int
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    host: str
+    layer: str
+    name: str
+    target: str
+    value: float | None
+    unit: str
+    warning: float | None
+    critical: float | None
+    status: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    host: str
+    task: str
+    action: str
+    status: str
+    msg: str
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    run: RunRow
+    inventory: str
+    data_dir: str
+    error: str | None
+    extravars: dict[str, Any]
+    hosts: list[HostRow]
+    checks: list[CheckRow]
+    failed_tasks: list[TaskRow]
+    task_count: int
+
+
+# ---- writes -----------------------------------------------------------------------------------
+
+
+def create(
+    session: Session,
+    *,
+    kind: str,
+    playbook: str,
+    inventory: str,
+    limit: str | None,
+    actor: str,
+    trigger: str,
+    forks: int,
+    extravars: dict[str, Any],
+    pid: int,
+    control_host: str,
+    check_mode: bool = False,
+    schedule: str | None = None,
+    change_id: str | None = None,
+) -> int:
+    run = Run(
+        kind=kind,
+        playbook=playbook,
+        inventory=inventory,
+        limit=limit,
+        actor=actor,
+        trigger=trigger,
+        schedule=schedule,
+        change_id=change_id,
+        status=RunStatus.RUNNING.value,
+        check_mode=check_mode,
+        forks=forks,
+        extravars=extravars,
+        stats={},
+        started_at=utcnow(),
+        pid=pid,
+        control_host=control_host,
+        data_dir="",
+    )
+    session.add(run)
+    session.flush()
+    journal.append(
+        session,
+        actor,
+        "run",
+        run.id,
+        "start",
+        {"kind": kind, "playbook": playbook, "limit": limit, "trigger": trigger},
+    )
+    return run.id
+
+
+def set_data_dir(session: Session, run_id: int, data_dir: str) -> None:
+    session.get_one(Run, run_id).data_dir = data_dir
+
+
+def save_batch(session: Session, run_id: int, tasks: Sequence[TaskRecord]) -> int:
+    """Insert task results (and their checks) not seen before; returns how many were new.
+
+    Idempotent on the event uuid, so a replay of the artifacts after a crash counts nothing twice.
+    """
+    if not tasks:
+        return 0
+    uuids = [t.uuid for t in tasks]
+    seen = set(session.scalars(select(TaskResult.uuid).where(TaskResult.uuid.in_(uuids))))
+    fresh: list[TaskRecord] = []
+    for t in tasks:
+        if t.uuid not in seen:
+            seen.add(t.uuid)
+            fresh.append(t)
+    rows = [
+        TaskResult(
+            run_id=run_id,
+            uuid=t.uuid,
+            counter=t.counter,
+            host=t.host,
+            play=t.play[:512],
+            task=t.task[:512],
+            action=t.action[:255],
+            status=t.status,
+            changed=t.changed,
+            msg=t.msg,
+            result=t.result,
+            started_at=t.started_at,
+            duration_s=t.duration_s,
+        )
+        for t in fresh
+    ]
+    session.add_all(rows)
+    session.flush()
+    now = utcnow()
+    checks = [
+        Check(
+            run_id=run_id,
+            task_result_id=row.id,
+            host=t.host,
+            layer=c.layer,
+            name=c.name,
+            target=c.target[:255],
+            value=c.value,
+            unit=c.unit,
+            warning=c.warning,
+            critical=c.critical,
+            status=c.status,
+            detail=c.detail,
+            checked_at=t.started_at or now,
+        )
+        for row, t in zip(rows, fresh, strict=True)
+        for c in t.checks
+    ]
+    session.add_all(checks)
+    if fresh:
+        run = session.get_one(Run, run_id)
+        run.events_ingested = (run.events_ingested or 0) + len(fresh)
+    return len(fresh)
+
+
+def save_host_stats(session: Session, run_id: int, stats: dict[str, dict[str, int]]) -> None:
+    """Upsert the play recap counters per host (replaying the recap is harmless)."""
+    existing = {h.host: h for h in session.scalars(select(HostResult).where(HostResult.run_id == run_id))}
+    for host, counters in stats.items():
+        row = existing.get(host) or HostResult(run_id=run_id, host=host)
+        for key in STAT_KEYS:
+            setattr(row, key, int(counters.get(key, 0)))
+        session.add(row)
+
+
+def ensure_hosts(session: Session, run_id: int, hosts: Iterable[str]) -> None:
+    """Hosts with task results but no recap (a run cut short) still get a HostResult row."""
+    existing = set(session.scalars(select(HostResult.host).where(HostResult.run_id == run_id)))
+    rows = session.execute(
+        select(TaskResult.host, TaskResult.status, func.count())
+        .where(TaskResult.run_id == run_id)
+        .group_by(TaskResult.host, TaskResult.status)
+    ).all()
+    counts: dict[str, dict[str, int]] = {}
+    for host, status, n in rows:
+        counts.setdefault(host, {})[status] = n
+    for host in set(hosts) | set(counts):
+        if host in existing:
+            continue
+        c = counts.get(host, {})
+        session.add(
+            HostResult(
+                run_id=run_id,
+                host=host,
+                ok=c.get("ok", 0) + c.get("changed", 0),
+                changed=c.get("changed", 0),
+                failed=c.get("failed", 0),
+                unreachable=c.get("unreachable", 0),
+                skipped=c.get("skipped", 0),
+                ignored=c.get("ignored", 0),
+            )
+        )
+
+
+def finish(
+    session: Session,
+    run_id: int,
+    status: RunStatus,
+    rc: int | None,
+    actor: str,
+    error: str | None = None,
+    stats: dict[str, Any] | None = None,
+) -> None:
+    run = session.get_one(Run, run_id, with_for_update=True)  # two recoverers: one wins
+    current = RunStatus(run.status)
+    if not may_move(current, status):
+        raise ValueError(f"run {run_id} is {current}; it cannot become {status}")
+    run.status = status.value
+    run.rc = rc
+    run.finished_at = utcnow()
+    run.duration_s = (run.finished_at - run.started_at).total_seconds()
+    run.error = error
+    if stats is not None:
+        run.stats = stats
+    journal.append(session, actor, "run", run_id, status.value, {"rc": rc, "error": error})
+
+
+# ---- reads ------------------------------------------------------------------------------------
+
+
+def running(session: Session) -> list[tuple[int, int | None, str | None, str]]:
+    rows = session.execute(
+        select(Run.id, Run.pid, Run.control_host, Run.data_dir).where(Run.status == RunStatus.RUNNING.value)
+    ).all()
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def _row(run: Run, hosts: int, failed_hosts: int) -> RunRow:
+    return RunRow(
+        id=run.id,
+        kind=run.kind,
+        playbook=run.playbook,
+        limit=run.limit,
+        actor=run.actor,
+        trigger=run.trigger,
+        status=run.status,
+        rc=run.rc,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        duration_s=run.duration_s,
+        hosts=hosts,
+        failed_hosts=failed_hosts,
+    )
+
+
+def _host_counts(session: Session, run_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    if not run_ids:
+        return {}
+    bad = (HostResult.failed > 0) | (HostResult.unreachable > 0)
+    rows = session.execute(
+        select(HostResult.run_id, func.count(), func.sum(func.cast(bad, type_=HostResult.failed.type)))
+        .where(HostResult.run_id.in_(run_ids))
+        .group_by(HostResult.run_id)
+    ).all()
+    return {r[0]: (int(r[1]), int(r[2] or 0)) for r in rows}
+
+
+def list_runs(
+    session: Session,
+    kind: str | None = None,
+    since: datetime | None = None,
+    status: str | None = None,
+    limit: int = 50,
+) -> list[RunRow]:
+    q = select(Run).order_by(Run.id.desc()).limit(limit)
+    if kind:
+        q = q.where(Run.kind == kind)
+    if since:
+        q = q.where(Run.started_at >= since)
+    if status:
+        q = q.where(Run.status == status)
+    runs = session.scalars(q).all()
+    counts = _host_counts(session, [r.id for r in runs])
+    return [_row(r, *counts.get(r.id, (0, 0))) for r in runs]
+
+
+def detail(session: Session, run_id: int) -> RunDetail | None:
+    run = session.get(Run, run_id)
+    if run is None:
+        return None
+    hosts = [
+        HostRow(h.host, h.ok, h.changed, h.failed, h.unreachable, h.skipped, h.rescued, h.ignored)
+        for h in session.scalars(
+            select(HostResult).where(HostResult.run_id == run_id).order_by(HostResult.host)
+        )
+    ]
+    checks = [
+        CheckRow(
+            c.host, c.layer, c.name, c.target, c.value, c.unit, c.warning, c.critical, c.status, c.detail
+        )
+        for c in session.scalars(select(Check).where(Check.run_id == run_id).order_by(Check.id))
+    ]
+    failed = [
+        TaskRow(t.host, t.task, t.action, t.status, t.msg)
+        for t in session.scalars(
+            select(TaskResult)
+            .where(TaskResult.run_id == run_id, TaskResult.status.in_(("failed", "unreachable")))
+            .order_by(TaskResult.id)
+        )
+    ]
+    task_count = session.scalar(
+        select(func.count()).select_from(TaskResult).where(TaskResult.run_id == run_id)
+    )
+    bad = sum(1 for h in hosts if h.failed or h.unreachable)
+    return RunDetail(
+        run=_row(run, len(hosts), bad),
+        inventory=run.inventory,
+        data_dir=run.data_dir,
+        error=run.error,
+        extravars=run.extravars,
+        hosts=hosts,
+        checks=checks,
+        failed_tasks=failed,
+        task_count=int(task_count or 0),
+    )

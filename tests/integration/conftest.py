@@ -1,0 +1,67 @@
+"""Fixtures for the records layer and oaops sites; see tests/conftest.py for real services."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from oaops import config
+from oaops.store.db import Database, open_database
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def records_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each records test runs on a SQLite file and on a fresh real PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/records.db"
+    make: Callable[[], str] = request.getfixturevalue("fresh_pg_url")
+    return make()
+
+
+@pytest.fixture
+def records(records_url: str) -> Iterator[Database]:
+    db = open_database(records_url)
+    yield db
+    db.dispose()
+
+
+class Site:
+    """An oaops site in tmp_path that uses this checkout's Ansible content."""
+
+    def __init__(self, tmp_path: Path, db_url: str, login: str = "tester") -> None:
+        self.dir = tmp_path
+        self.config = tmp_path / "oaops.yml"
+        self.db_url = db_url
+        self.login = login
+        self.config.write_text(config.starter(login), encoding="utf-8")
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {
+            "OAOPS_HOME": str(ROOT),
+            "OAOPS_CONFIG": str(self.config),
+            "OAOPS_DB_URL": self.db_url,
+            "OAOPS_RUNS_DIR": str(self.dir / "runs"),
+            "OAOPS_USER": self.login,
+            **extra,
+        }
+
+    def add_user(self, login: str, roles: str, units: str = "[hq]") -> None:
+        text = self.config.read_text(encoding="utf-8")
+        text = text.replace(
+            "\n# Precedence",
+            f"  - login: {login}\n    roles: {roles}\n    units: {units}\n\n# Precedence",
+        )
+        self.config.write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Site:
+    """A SQLite-backed site with its env applied to this process (for in-process CLI calls)."""
+    s = Site(tmp_path, f"sqlite:///{tmp_path}/oaops.db")
+    for key, value in s.env().items():
+        monkeypatch.setenv(key, value)
+    return s
