@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from oaops.cli.common import context
+from oaops.services import records
 
 
 @click.group("journal", epilog="Example:\n\n  oaops journal verify")
@@ -17,7 +18,7 @@ def verify() -> int:
     """Recompute the chain; exit 1 naming the first entry that was altered or removed."""
     ctx = context()
     try:
-        result = records_verify(ctx)
+        result = records.verify_journal(ctx)
     finally:
         ctx.close()
     if result.ok:
@@ -29,9 +30,3 @@ def verify() -> int:
         err=True,
     )
     return 1
-
-
-def records_verify(ctx):  # type: ignore[no-untyped-def]
-    from oaops.services import records
-
-    return records.verify_journal(ctx)

@@ -91,7 +91,8 @@ def task_record(event: dict[str, Any]) -> TaskRecord | None:
     if status is None or not event.get("uuid"):
         return None
     data = event.get("event_data") or {}
-    res = data.get("res") if isinstance(data.get("res"), dict) else {}
+    raw = data.get("res")
+    res: dict[str, Any] = raw if isinstance(raw, dict) else {}
     changed = bool(res.get("changed"))
     if status == "ok" and changed:
         status = "changed"
