@@ -105,9 +105,7 @@ def find_root(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> 
         return Path(env["OAOPS_HOME"]).resolve()
     here = (cwd or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / CONFIG_NAME).is_file() or (
-            (folder / "ansible.cfg").is_file() and (folder / "playbooks").is_dir()
-        ):
+        if (folder / CONFIG_NAME).is_file() or ((folder / "ansible.cfg").is_file() and (folder / "playbooks").is_dir()):
             return folder
     return Path(__file__).resolve().parents[1]
 
@@ -132,9 +130,7 @@ def resolve_settings(
             try:
                 merged[key] = kind(env[var])
             except ValueError:
-                raise InputError(
-                    var, f"{env[var]!r} is not a valid {kind.__name__}", "fix the variable"
-                ) from None
+                raise InputError(var, f"{env[var]!r} is not a valid {kind.__name__}", "fix the variable") from None
     merged.update({k: v for k, v in flags.items() if v is not None})
     forks = merged["forks"]
     if not isinstance(forks, int) or forks < 1:
@@ -165,9 +161,7 @@ def _absolute_sqlite(url: str, root: Path) -> str:
 
 def read_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise InputError(
-            str(path), "not found", "run `oaops init` to write a starter oaops.yml, or set OAOPS_CONFIG"
-        )
+        raise InputError(str(path), "not found", "run `oaops init` to write a starter oaops.yml, or set OAOPS_CONFIG")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -196,9 +190,7 @@ def load(
             raise InputError(f"{path}: users[{i}].login", f"{u['login']!r} is listed twice", "keep one entry")
         for unit in u.get("units", []):
             if unit not in units:
-                raise InputError(
-                    f"{path}: users[{i}].units", f"unknown unit {unit!r}", "use an id listed under units"
-                )
+                raise InputError(f"{path}: users[{i}].units", f"unknown unit {unit!r}", "use an id listed under units")
         roles = frozenset(Role(r) for r in u["roles"])
         if Role.UNIT_ADMIN in roles and not u.get("units"):
             raise InputError(

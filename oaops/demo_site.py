@@ -58,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         with log.open("ab") as sink:
             subprocess.Popen(
                 [sys.executable, "-m", "oaops.demo_site", "--host", args.host, "--port", str(args.port)],
-                stdout=sink, stderr=sink, stdin=subprocess.DEVNULL, start_new_session=True,
+                stdout=sink,
+                stderr=sink,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -22,11 +22,7 @@ def _check_text(c: CheckRow) -> str:
     name = c.name + (f"[{c.target}]" if c.target else "")
     value = number(c.value, c.unit)
     bound = c.critical if c.status == "critical" else c.warning
-    limit = (
-        f" (limit {number(bound, c.unit)})"
-        if bound is not None and c.status in ("warning", "critical")
-        else ""
-    )
+    limit = f" (limit {number(bound, c.unit)})" if bound is not None and c.status in ("warning", "critical") else ""
     return f"{name} {value}{limit}" + (f" — {c.detail}" if c.detail and c.status != "ok" else "")
 
 
@@ -52,11 +48,7 @@ def render(report: HealthReport, tz_name: str) -> None:
             status = worst(parse_status(c.status) for c in checks).value
             findings = [_check_text(c) for c in checks if c.status != "ok"][:3] or ["all ok"]
             label = f"{layer} {LAYER_ZH.get(layer, '')}".strip()
-            host_cell = (
-                (h.host + (f" ({h.status})" if h.status in ("failed", "unreachable") else ""))
-                if i == 0
-                else ""
-            )
+            host_cell = (h.host + (f" ({h.status})" if h.status in ("failed", "unreachable") else "")) if i == 0 else ""
             table.add_row(host_cell, label, styled(status), str(len(checks)), "\n".join(findings))
     out.print(table)
     counts: dict[str, int] = {}
@@ -66,9 +58,7 @@ def render(report: HealthReport, tz_name: str) -> None:
     out.print(f"hosts: {summary}. Details: oaops runs show {run.id}")
 
 
-@click.command(
-    "health", epilog="Example:\n\n  oaops health --limit unit_hq\n  oaops health --json > health.json"
-)
+@click.command("health", epilog="Example:\n\n  oaops health --limit unit_hq\n  oaops health --json > health.json")
 @click.option("-i", "--inventory", type=click.Path(path_type=Path), help="Inventory file or folder.")
 @click.option("-l", "--limit", help="Ansible host pattern (host, group, unit_<id>, layer).")
 @click.option("-f", "--forks", type=click.IntRange(1, 500), help="Parallel hosts (default: settings.forks).")
@@ -87,9 +77,7 @@ def command(inventory: Path | None, limit: str | None, forks: int | None, as_jso
         _ = ctx.db
         announce_recovered(ctx)
         with RunProgress("health", enabled=not quiet and not as_json) as progress:
-            report = health.check(
-                ctx, inventory=inventory, limit=limit, forks=forks, progress=progress, planned=hosts
-            )
+            report = health.check(ctx, inventory=inventory, limit=limit, forks=forks, progress=progress, planned=hosts)
     finally:
         ctx.close()
     if as_json:

@@ -32,8 +32,6 @@ def command(force: bool, login: str | None) -> int:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)  # atomic: never a half-written config
     except OSError as exc:
-        raise InputError(
-            str(path), f"cannot be written ({exc.strerror})", "check the folder's permissions"
-        ) from None
+        raise InputError(str(path), f"cannot be written ({exc.strerror})", "check the folder's permissions") from None
     click.echo(f"wrote {path}: {login} is group_admin and technician of unit hq")
     return 0

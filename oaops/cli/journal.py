@@ -25,8 +25,7 @@ def verify() -> int:
         click.echo(f"journal intact: {result.entries} entries, chain verified")
         return 0
     click.echo(
-        f"journal BROKEN at entry {result.broken_seq}: {result.reason} "
-        f"({result.entries} entries before it verified)",
+        f"journal BROKEN at entry {result.broken_seq}: {result.reason} ({result.entries} entries before it verified)",
         err=True,
     )
     return 1

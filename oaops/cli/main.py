@@ -62,9 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        click.echo(
-            f"oaops: internal error: {type(exc).__name__}: {first} (run with --debug for details)", err=True
-        )
+        click.echo(f"oaops: internal error: {type(exc).__name__}: {first} (run with --debug for details)", err=True)
         return EXIT_INTERNAL
     return rv if isinstance(rv, int) else 0
 

@@ -31,9 +31,7 @@ class RunProgress:
             self.live.__enter__()
         return self
 
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         if self.live is not None:
             self.live.__exit__(et, ev, tb)
 

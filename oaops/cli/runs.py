@@ -23,9 +23,7 @@ def parse_since(value: str | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise InputError(
-            "--since", f"{value!r} is not a date or a span", "use 2026-11-01, 24h or 7d"
-        ) from None
+        raise InputError("--since", f"{value!r} is not a date or a span", "use 2026-11-01, 24h or 7d") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -88,9 +86,7 @@ def show_cmd(run_id: int, as_json: bool) -> int:
         return 0
     tz = zone(ctx.config.settings.timezone)
     r = d.run
-    out.print(
-        f"[bold]run {r.id}[/bold] {r.kind} {styled(r.status)} rc={r.rc}  {r.playbook}  limit={r.limit or 'all'}"
-    )
+    out.print(f"[bold]run {r.id}[/bold] {r.kind} {styled(r.status)} rc={r.rc}  {r.playbook}  limit={r.limit or 'all'}")
     out.print(
         f"by {r.actor} ({r.trigger}) · started {when(r.started_at, tz)} · finished {when(r.finished_at, tz)}"
         f" · {seconds(r.duration_s)} · {d.task_count} task results · {d.data_dir}"

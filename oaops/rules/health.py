@@ -116,9 +116,7 @@ def threshold_problems(hostvars: Mapping[str, Any]) -> list[tuple[str, str, str]
         if t.higher_is_worse and w > c:
             problems.append((wvar, f"warning {w:g} is above critical {c:g}", f"set {wvar} <= {cvar}"))
         if not t.higher_is_worse and w < c:
-            problems.append(
-                (wvar, f"warning {w:g} is below critical {c:g} (lower is worse)", f"set {wvar} >= {cvar}")
-            )
+            problems.append((wvar, f"warning {w:g} is below critical {c:g} (lower is worse)", f"set {wvar} >= {cvar}"))
     return problems
 
 

@@ -176,9 +176,7 @@ class Recorder:
                 self.hosts_seen.add(record.host)
                 self.results += 1
                 if self.progress:
-                    self.progress(
-                        "result", {"host": record.host, "task": record.task, "status": record.status}
-                    )
+                    self.progress("result", {"host": record.host, "task": record.task, "status": record.status})
             elif kind == "playbook_on_stats":
                 self.stats = host_stats(event)
             elif kind == "playbook_on_task_start" and self.progress:

@@ -50,9 +50,7 @@ def resolve(root: Path, inventory: Path, limit: str | None, with_vars: bool = Tr
         hosts = manager.list_hosts(limit or "all")
     except AnsibleError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(
-            f"inventory {inventory}", f"cannot be parsed: {first}", "fix the inventory file"
-        ) from None
+        raise InputError(f"inventory {inventory}", f"cannot be parsed: {first}", "fix the inventory file") from None
     if not hosts:
         known = sorted(h.name for h in manager.list_hosts("all"))
         shown = ", ".join(known[:8]) + (" ..." if len(known) > 8 else "")

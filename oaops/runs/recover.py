@@ -37,9 +37,10 @@ def pid_alive(pid: int) -> bool:
     return status != "Z" and (b"oaops" in cmdline or b"python" in cmdline or b"pytest" in cmdline)
 
 
-def _stop_orphans(data_dir: Path) -> None:
-    """ansible-playbook may outlive a killed oaops; stop it before ingesting what it wrote."""
-    marker = str(data_dir).encode()
+def stop_orphans(data_dir: Path) -> None:
+    """ansible-playbook, or a module it started in its own session, may outlive a killed oaops
+    or a canceled run; stop every process whose environment points into the run's folder."""
+    marker = (str(data_dir).rstrip("/") + "/").encode()
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():
             continue
@@ -61,7 +62,7 @@ def recover(db: Database, actor: str) -> list[Recovered]:
             continue  # another control node's run, or still alive here
         folder = Path(data_dir)
         if data_dir:
-            _stop_orphans(folder)
+            stop_orphans(folder)
         events = replay(db, run_id, artifact_events(folder)) if data_dir and folder.exists() else 0
         with db.transaction() as session:
             store_runs.ensure_hosts(session, run_id, [])

@@ -20,6 +20,7 @@ from oaops.errors import RecordWriteError
 from oaops.rules.runs import RunStatus, Trigger, from_runner
 from oaops.runs.ingest import ProgressFn, Recorder
 from oaops.runs.inventory import configure_ansible
+from oaops.runs.recover import stop_orphans
 from oaops.runs.redact import redact
 from oaops.store import runs as store_runs
 from oaops.store.db import Database
@@ -154,6 +155,8 @@ def start(
         _finish(db, run_id, status, rc, actor, error, recorder, spec)
         raise
     finally:
+        if status is not RunStatus.SUCCESSFUL and status is not RunStatus.FAILED:
+            stop_orphans(data_dir)  # a canceled or timed-out run leaves no process behind
         _scrub_secrets(data_dir)
     if recorder.error is not None:
         error = f"recording failed: {recorder.error}"

@@ -86,9 +86,7 @@ def make_engine(url: str) -> Engine:
     try:
         engine = create_engine(parsed, **kwargs)
     except (ArgumentError, _NoSuchModuleError) as exc:
-        raise InputError(
-            "db_url", f"{describe(url)}: {exc}", "use a sqlite or postgresql+psycopg URL"
-        ) from None
+        raise InputError("db_url", f"{describe(url)}: {exc}", "use a sqlite or postgresql+psycopg URL") from None
     if engine.dialect.name == "sqlite":
         _sqlite_pragmas(engine)
     return engine

@@ -26,9 +26,7 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def entry_hash(
-    seq: int, at: datetime, actor: str, kind: str, record_id: str, action: str, data: Any, prev: str
-) -> str:
+def entry_hash(seq: int, at: datetime, actor: str, kind: str, record_id: str, action: str, data: Any, prev: str) -> str:
     body = canonical(
         {
             "seq": seq,
@@ -91,16 +89,12 @@ def verify(session: Session, batch: int = 5000) -> VerifyResult:
     prev, expected_seq, count = GENESIS, 1, 0
     last_seq = 0
     while True:
-        rows = session.scalars(
-            select(Journal).where(Journal.seq > last_seq).order_by(Journal.seq).limit(batch)
-        ).all()
+        rows = session.scalars(select(Journal).where(Journal.seq > last_seq).order_by(Journal.seq).limit(batch)).all()
         if not rows:
             return VerifyResult(count)
         for row in rows:
             if row.seq != expected_seq:
-                return VerifyResult(
-                    count, expected_seq, f"entry {expected_seq} is missing (next is {row.seq})"
-                )
+                return VerifyResult(count, expected_seq, f"entry {expected_seq} is missing (next is {row.seq})")
             if row.prev_hash != prev:
                 return VerifyResult(count, row.seq, "its previous-hash does not match the entry before it")
             recomputed = entry_hash(

@@ -366,14 +366,10 @@ def detail(session: Session, run_id: int) -> RunDetail | None:
         return None
     hosts = [
         HostRow(h.host, h.ok, h.changed, h.failed, h.unreachable, h.skipped, h.rescued, h.ignored)
-        for h in session.scalars(
-            select(HostResult).where(HostResult.run_id == run_id).order_by(HostResult.host)
-        )
+        for h in session.scalars(select(HostResult).where(HostResult.run_id == run_id).order_by(HostResult.host))
     ]
     checks = [
-        CheckRow(
-            c.host, c.layer, c.name, c.target, c.value, c.unit, c.warning, c.critical, c.status, c.detail
-        )
+        CheckRow(c.host, c.layer, c.name, c.target, c.value, c.unit, c.warning, c.critical, c.status, c.detail)
         for c in session.scalars(select(Check).where(Check.run_id == run_id).order_by(Check.id))
     ]
     failed = [
@@ -384,9 +380,7 @@ def detail(session: Session, run_id: int) -> RunDetail | None:
             .order_by(TaskResult.id)
         )
     ]
-    task_count = session.scalar(
-        select(func.count()).select_from(TaskResult).where(TaskResult.run_id == run_id)
-    )
+    task_count = session.scalar(select(func.count()).select_from(TaskResult).where(TaskResult.run_id == run_id))
     bad = sum(1 for h in hosts if h.failed or h.unreachable)
     return RunDetail(
         run=_row(run, len(hosts), bad),

@@ -97,8 +97,9 @@ def test_unreachable_records_url_is_exit_2(
     monkeypatch.setenv("OAOPS_DB_URL", "postgresql+psycopg://postgres@127.0.0.1:1/oaops")
     code, _, err = run_cli(["runs", "list"], capsys)
     assert code == 2
-    assert_one_line_error(err, "records database postgresql+psycopg://postgres@127.0.0.1:1/oaops",
-                          "cannot be reached", "OAOPS_DB_URL")
+    assert_one_line_error(
+        err, "records database postgresql+psycopg://postgres@127.0.0.1:1/oaops", "cannot be reached", "OAOPS_DB_URL"
+    )
 
 
 def test_leader_may_read_but_not_run_health(
@@ -125,23 +126,32 @@ def test_db_upgrade_and_journal_verify_on_postgres(
     assert run_cli(["journal", "verify"], capsys)[:2] == (0, "journal intact: 0 entries, chain verified\n")
 
 
-def test_journal_verify_names_the_first_altered_entry(
-    site: Site, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_journal_verify_names_the_first_altered_entry(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
     from oaops.store import runs as store_runs
     from oaops.store.db import open_database
 
     db = open_database(site.db_url)
     for _ in range(3):
         with db.transaction() as s:
-            store_runs.create(s, kind="health", playbook="p", inventory="i", limit=None, actor="tester",
-                              trigger="manual", forks=1, extravars={}, pid=1, control_host="x")
+            store_runs.create(
+                s,
+                kind="health",
+                playbook="p",
+                inventory="i",
+                limit=None,
+                actor="tester",
+                trigger="manual",
+                forks=1,
+                extravars={},
+                pid=1,
+                control_host="x",
+            )
     db.dispose()
     code, out, _ = run_cli(["journal", "verify"], capsys)
     assert (code, out) == (0, "journal intact: 3 entries, chain verified\n")
     engine = create_engine(site.db_url)
     with engine.begin() as conn:
-        conn.execute(text("UPDATE journal SET data = '{\"kind\": \"forged\"}' WHERE seq = 2"))
+        conn.execute(text('UPDATE journal SET data = \'{"kind": "forged"}\' WHERE seq = 2'))
     engine.dispose()
     code, _, err = run_cli(["journal", "verify"], capsys)
     assert code == 1

@@ -40,8 +40,11 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Database, runner
     tmp = tmp_path_factory.mktemp("recorded")
     db = open_database(f"sqlite:///{tmp}/records.db")
     spec = runner.RunSpec(
-        kind="test", playbook=str(PLAYBOOKS / "record.yml"), inventory=local_inventory(tmp / "hosts"),
-        extravars={"admin_password": SECRET, "note": "plain"}, hosts=["web1", "web2"],
+        kind="test",
+        playbook=str(PLAYBOOKS / "record.yml"),
+        inventory=local_inventory(tmp / "hosts"),
+        extravars={"admin_password": SECRET, "note": "plain"},
+        hosts=["web1", "web2"],
     )
     outcome = runner.start(db, ROOT, tmp / "runs", "alice", spec, batch_size=3)
     return db, outcome, tmp
@@ -63,8 +66,11 @@ def test_run_is_recorded_with_status_rc_stats_and_duration(recorded: tuple[Datab
 def test_task_statuses_are_recorded_per_host(recorded: tuple[Database, runner.RunOutcome, Path]) -> None:
     db, outcome, _ = recorded
     with db.transaction() as s:
-        rows = s.execute(select(TaskResult.task, TaskResult.status).where(
-            TaskResult.run_id == outcome.run_id, TaskResult.host == "web1").order_by(TaskResult.counter)).all()
+        rows = s.execute(
+            select(TaskResult.task, TaskResult.status)
+            .where(TaskResult.run_id == outcome.run_id, TaskResult.host == "web1")
+            .order_by(TaskResult.counter)
+        ).all()
     assert [tuple(r) for r in rows] == [
         ("Report a value", "ok"),
         ("Say a secret under no_log", "ok"),  # Ansible censors `changed` too; the recap still counts it
@@ -122,9 +128,19 @@ def _run_in_process(tmp_path: Path) -> tuple[subprocess.Popen[str], Database, st
     db = open_database(url)
     inv = local_inventory(tmp_path / "hosts", ("web1",))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fixtures.run_playbook", url, str(tmp_path / "runs"), str(inv),
-         str(PLAYBOOKS / "slow.yml")],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tests.fixtures.run_playbook",
+            url,
+            str(tmp_path / "runs"),
+            str(inv),
+            str(PLAYBOOKS / "slow.yml"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
     def first_result_recorded() -> bool:
@@ -150,6 +166,7 @@ def test_sigkilled_run_is_found_interrupted_with_its_events(tmp_path: Path) -> N
     assert d is not None and d.task_count == 1  # the first step, once: replay did not double it
     assert [h.host for h in d.hosts] == ["web1"]
     assert recover(db, "bob") == []  # a second command finds nothing more to do
+    assert processes_using(tmp_path / "runs" / "1") == []
 
 
 def test_ctrl_c_cancels_the_run_and_records_it_canceled(tmp_path: Path) -> None:
@@ -162,3 +179,17 @@ def test_ctrl_c_cancels_the_run_and_records_it_canceled(tmp_path: Path) -> None:
         actions = [e.action for e in s.scalars(select(Journal).order_by(Journal.seq))]
     assert actions == ["start", "canceled"]
     assert os.path.isdir(tmp_path / "runs" / "1" / "artifacts")
+    assert processes_using(tmp_path / "runs" / "1") == []  # no playbook or module left running
+
+
+def processes_using(folder: Path) -> list[int]:
+    marker = (str(folder) + "/").encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker in (proc / "environ").read_bytes():
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found

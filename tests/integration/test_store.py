@@ -16,15 +16,34 @@ from oaops.store.runs import CheckRecord, TaskRecord
 def new_run(db: Database, actor: str = "alice") -> int:
     with db.transaction() as s:
         return store_runs.create(
-            s, kind="health", playbook="playbooks/health.yml", inventory="inv", limit=None, actor=actor,
-            trigger="manual", forks=5, extravars={}, pid=1, control_host="h",
+            s,
+            kind="health",
+            playbook="playbooks/health.yml",
+            inventory="inv",
+            limit=None,
+            actor=actor,
+            trigger="manual",
+            forks=5,
+            extravars={},
+            pid=1,
+            control_host="h",
         )
 
 
 def task(uuid: str, host: str = "web1", checks: int = 1) -> TaskRecord:
     return TaskRecord(
-        uuid=uuid, counter=1, host=host, play="p", task="probe", action="oaops_probe", status="ok", changed=False,
-        msg="", result={}, started_at=None, duration_s=0.1,
+        uuid=uuid,
+        counter=1,
+        host=host,
+        play="p",
+        task="probe",
+        action="oaops_probe",
+        status="ok",
+        changed=False,
+        msg="",
+        result={},
+        started_at=None,
+        duration_s=0.1,
         checks=[CheckRecord("os", "zombies", "", float(i), "count", 5, 20, "ok", "") for i in range(checks)],
     )
 
@@ -65,7 +84,8 @@ def test_every_run_state_change_is_journaled_with_actor(records: Database) -> No
         store_runs.finish(s, run_id, RunStatus.FAILED, 2, "bob")
         entries = s.query(Journal).order_by(Journal.seq).all()
         assert [(e.action, e.actor, e.record_id) for e in entries] == [
-            ("start", "bob", str(run_id)), ("failed", "bob", str(run_id))
+            ("start", "bob", str(run_id)),
+            ("failed", "bob", str(run_id)),
         ]
         assert entries[1].prev_hash == entries[0].hash
         assert entries[0].at.tzinfo is not None

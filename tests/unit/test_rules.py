@@ -29,15 +29,20 @@ def test_worst_orders_critical_over_unknown_over_warning_over_ok() -> None:
         ("http_response_ms", None, Status.UNKNOWN),
     ],
 )
-def test_evaluate_applies_warning_and_critical_in_the_right_direction(name: str, value: float, expected: Status) -> None:
+def test_evaluate_applies_warning_and_critical_in_the_right_direction(
+    name: str, value: float, expected: Status
+) -> None:
     assert evaluate(value, THRESHOLDS[name]) is expected
 
 
 def test_threshold_problems_name_the_variable_when_warning_is_above_critical() -> None:
     problems = threshold_problems({"oa_health_disk_used_pct_warning": 95, "oa_health_disk_used_pct_critical": 90})
     assert problems == [
-        ("oa_health_disk_used_pct_warning", "warning 95 is above critical 90",
-         "set oa_health_disk_used_pct_warning <= oa_health_disk_used_pct_critical")
+        (
+            "oa_health_disk_used_pct_warning",
+            "warning 95 is above critical 90",
+            "set oa_health_disk_used_pct_warning <= oa_health_disk_used_pct_critical",
+        )
     ]
 
 

@@ -20,9 +20,7 @@ def upgrade() -> None:
 
     op.create_table(
         "journal",
-        sa.Column(
-            "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=False, nullable=False
-        ),
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=False, nullable=False),
         sa.Column("at", UTCDateTime(), nullable=False),
         sa.Column("actor", sa.String(length=128), nullable=False),
         sa.Column("record_kind", sa.String(length=32), nullable=False),

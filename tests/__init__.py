@@ -1,0 +1,1 @@
+"""oaops test suite."""
