@@ -65,6 +65,6 @@ def resolve(root: Path, inventory: Path, limit: str | None, with_vars: bool = Tr
         groups = frozenset(g.name for g in host.get_groups()) - {"all"}
         hv: dict[str, Any] = {}
         if variables is not None:
-            hv = dict(variables.get_vars(host=host, include_hostvars=False, include_delegate_to=False))
+            hv = dict(variables.get_vars(host=host, include_hostvars=False))
         out.append(InventoryHost(host.name, groups, hv))
     return out
