@@ -113,3 +113,9 @@ def test_ingest_is_idempotent_on_event_uuid(records: Database) -> None:
     assert detail.task_count == 3
     assert len(detail.checks) == 5
     assert [(h.host, h.ok) for h in detail.hosts] == [("db1", 1), ("web1", 2)]
+
+
+def test_fast_head_agrees_with_alembic() -> None:
+    from alembic.script import ScriptDirectory
+
+    assert migrate.head() == ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
