@@ -15,11 +15,13 @@ from rich.console import Console
 # Pipes and cron logs get a wide table rather than rich's 80-column default.
 _WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
 out = Console(highlight=False, soft_wrap=False, width=_WIDTH)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 160)
 
 STATUS_STYLE = {
     "ok": "green",
     "successful": "green",
+    "succeeded": "green",
+    "missed": "bold red",
     "warning": "yellow",
     "unknown": "magenta",
     "critical": "bold red",
@@ -42,6 +44,8 @@ STATUS_ZH = {
     "failed": "失败",
     "unreachable": "不可达",
     "successful": "成功",
+    "succeeded": "成功",
+    "missed": "错过",
     "running": "运行中",
     "interrupted": "中断",
     "canceled": "已取消",
