@@ -98,9 +98,7 @@ def self_signed(tmp: Path, days: int) -> tuple[Path, Path, datetime.datetime]:
     cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return cert_path, key_path, not_after
 
@@ -152,15 +150,32 @@ def inventory(tmp_path_factory: pytest.TempPathFactory, web: dict[str, Any], tls
         ],
         "oa_health_dns_names": ["localhost"],
         "oa_health_databases": [
-            {"name": "pg", "type": "postgresql", "host": "127.0.0.1", "port": 5432, "user": "postgres",
-             "database": "postgres"},
-            {"name": "pg_closed", "type": "postgresql", "host": "127.0.0.1", "port": closed, "user": "postgres",
-             "database": "postgres", "password": "never-printed-0451"},
+            {
+                "name": "pg",
+                "type": "postgresql",
+                "host": "127.0.0.1",
+                "port": 5432,
+                "user": "postgres",
+                "database": "postgres",
+            },
+            {
+                "name": "pg_closed",
+                "type": "postgresql",
+                "host": "127.0.0.1",
+                "port": closed,
+                "user": "postgres",
+                "database": "postgres",
+                "password": "never-printed-0451",
+            },
             {"name": "mariadb", "type": "mysql", "host": "127.0.0.1", "port": 3306, "user": "root"},
         ],
         "oa_health_middleware": [
-            {"name": "oa_web", "type": "process", "process": rf"http\.server {web['port']}",
-             "ports": [web["port"], closed]},
+            {
+                "name": "oa_web",
+                "type": "process",
+                "process": rf"http\.server {web['port']}",
+                "ports": [web["port"], closed],
+            },
         ],
         "oa_health_tls_endpoints": [
             {"name": "oa_tls", "host": "127.0.0.1", "port": tls["port"], "server_name": "oa.test.example"},
@@ -292,9 +307,7 @@ def test_mariadb_is_up(checks: dict[tuple[str, str], dict[str, Any]]) -> None:
     assert checks[("db_size_mb", "mariadb")]["status"] == "ok"
 
 
-def test_middleware_process_and_ports(
-    checks: dict[tuple[str, str], dict[str, Any]], web: dict[str, Any]
-) -> None:
+def test_middleware_process_and_ports(checks: dict[tuple[str, str], dict[str, Any]], web: dict[str, Any]) -> None:
     process = checks[("process_running", "oa_web")]
     assert process["status"] == "ok" and process["value"] == 1 and str(web["pid"]) in process["detail"]
     assert checks[("port_listening", f"oa_web:{web['port']}")]["status"] == "ok"
@@ -353,8 +366,10 @@ def test_reversed_thresholds_stop_the_role_before_it_probes(
     result = run_playbook(
         inventory,
         tmp_path_factory.mktemp("bad"),
-        "-e", "oa_health_disk_used_pct_warning=95",
-        "-e", "oa_health_disk_used_pct_critical=90",
+        "-e",
+        "oa_health_disk_used_pct_warning=95",
+        "-e",
+        "oa_health_disk_used_pct_critical=90",
     )
     assert result.rc == 2
     assert not result.for_action(PROBE_ACTION)
@@ -367,7 +382,11 @@ def test_the_local_inventory_puts_localhost_in_every_layer(tmp_path: Path) -> No
     # The project's own default inventory (ansible.cfg), read by Ansible itself.
     out = subprocess.run(
         [str(Path(sys.executable).parent / "ansible-inventory"), "--list"],
-        cwd=ROOT, env=ansible_env(tmp_path), capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        env=ansible_env(tmp_path),
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     data = yaml.safe_load(out)
     for group in [*LAYERS, "unit_hq"]:
@@ -385,9 +404,11 @@ def gated_run(tmp_path_factory: pytest.TempPathFactory) -> PlaybookRun:
     data = {
         "all": {
             "hosts": {
-                "localhost": {**local, "oa_health_fail_on_critical": True,
-                              "oa_health_network_peers": [{"name": "closed_peer", "host": "127.0.0.1",
-                                                           "port": free_port()}]},
+                "localhost": {
+                    **local,
+                    "oa_health_fail_on_critical": True,
+                    "oa_health_network_peers": [{"name": "closed_peer", "host": "127.0.0.1", "port": free_port()}],
+                },
                 "stray": local,
             },
             "children": {"network": {"hosts": {"localhost": None}}},
@@ -401,8 +422,11 @@ def gated_run(tmp_path_factory: pytest.TempPathFactory) -> PlaybookRun:
 def test_fail_on_critical_fails_the_host_naming_the_check(gated_run: PlaybookRun) -> None:
     assert gated_run.rc == 2
     assert gated_run.probe["result"]["oaops"]["layers"] == ["network"]
-    (gate,) = [r for r in gated_run.records if r["host"] == "localhost" and r["action"] == "ansible.builtin.assert"
-               and r["status"] == "failed"]
+    (gate,) = [
+        r
+        for r in gated_run.records
+        if r["host"] == "localhost" and r["action"] == "ansible.builtin.assert" and r["status"] == "failed"
+    ]
     assert gate["result"]["msg"].startswith("Critical checks (1): critical | network | peer_reachable | closed_peer")
 
 
@@ -410,3 +434,19 @@ def test_a_host_in_no_layer_group_is_refused_r2(gated_run: PlaybookRun) -> None:
     (refusal,) = [r for r in gated_run.records if r["host"] == "stray" and r["status"] == "failed"]
     assert "stray is in none of the layer groups" in refusal["result"]["msg"]
     assert not [r for r in gated_run.records if r["host"] == "stray" and r["action"] == PROBE_ACTION]
+
+
+def test_testinfra_sees_what_the_probe_reports(checks: dict[tuple[str, str], dict[str, Any]]) -> None:
+    """An independent oracle (pytest-testinfra on this machine) agrees with the probe."""
+    import testinfra
+
+    host = testinfra.get_host("local://")
+    listening = [c for (name, _), c in checks.items() if name == "port_listening"]
+    assert {c["status"] for c in listening} == {"ok", "critical"}  # the inventory has an open and a closed port
+    for c in listening:
+        port = int(c["target"].rsplit(":", 1)[1])
+        seen = any(host.socket(f"tcp://{a}:{port}").is_listening for a in ("0.0.0.0", "127.0.0.1"))
+        assert seen == (c["status"] == "ok"), c
+    mounts = {m.path for m in host.mount_point.get_mountpoints()}
+    probed = {target for name, target in checks if name == "disk_used_pct"}
+    assert probed and probed <= mounts
