@@ -17,7 +17,9 @@ import yaml
 
 from oaops import schemas
 from oaops.errors import InputError
+from oaops.rules import schedule as schedule_rules
 from oaops.rules.roles import Role
+from oaops.rules.schedule import MissedPolicy
 
 CONFIG_NAME = "oaops.yml"
 
@@ -69,12 +71,33 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """One entry of `schedules:` (R3.1): a job oaops runs by itself at the cron's times."""
+
+    name: str
+    job: str
+    cron: str
+    timezone: str
+    index: int  # position in the file, so later checks can name schedules[i]
+    limit: str | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+    missed: MissedPolicy = MissedPolicy.CATCH_UP
+    max_runtime: int = schedule_rules.DEFAULT_MAX_RUNTIME  # seconds
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path
     path: Path
     settings: Settings
     units: dict[str, Unit] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
+    schedules: dict[str, Schedule] = field(default_factory=dict)
+
+    def schedule_field(self, schedule: Schedule, name: str) -> str:
+        """Where a schedule's field is, for an InputError: `oaops.yml: schedules[2].args.inventory`."""
+        return f"{self.path}: schedules[{schedule.index}].{name}"
 
     def actor(self, env: Mapping[str, str] | None = None) -> User:
         """The OS login, or OAOPS_USER; must be a user of oaops.yml (R7: runs are attributed)."""
@@ -170,8 +193,65 @@ def read_file(path: Path) -> dict[str, Any]:
         raise InputError(where, "is not valid YAML", "fix the syntax at that line") from None
     if not isinstance(data, dict):
         raise InputError(str(path), "must be a mapping with version, units and users", "see `oaops init`")
-    schemas.validate("oaops", data, str(path))
+    try:
+        schemas.validate("oaops", data, str(path))
+    except InputError as exc:
+        raise _naming_the_schedule(exc, data, str(path)) from None
     return data
+
+
+def _naming_the_schedule(exc: InputError, data: dict[str, Any], source: str) -> InputError:
+    """A schema error inside schedules[i] also names the schedule, so the user finds it by name."""
+    prefix = f"{source}: schedules["
+    items = data.get("schedules")
+    if not exc.where.startswith(prefix) or not isinstance(items, list):
+        return exc
+    index = exc.where[len(prefix) :].split("]", 1)[0]
+    if not index.isdigit() or int(index) >= len(items):
+        return exc
+    item = items[int(index)]
+    name = item.get("name") if isinstance(item, dict) else None
+    if not isinstance(name, str):
+        return exc
+    return InputError(exc.where, f"schedule {name!r}: {exc.problem}", exc.fix)
+
+
+def load_schedules(items: list[dict[str, Any]], settings: Settings, source: str) -> dict[str, Schedule]:
+    """What JSON Schema cannot say: the cron parses, the zone exists, names are unique (R3.1)."""
+    out: dict[str, Schedule] = {}
+    for i, item in enumerate(items):
+        name = item["name"]
+
+        def bad(field_name: str, problem: str, fix: str, i: int = i, name: str = name) -> InputError:
+            return InputError(f"{source}: schedules[{i}].{field_name}", f"schedule {name!r}: {problem}", fix)
+
+        if name in out:
+            raise bad("name", "is listed twice", "give each schedule its own name")
+        problem = schedule_rules.cron_problem(item["cron"])
+        if problem:
+            raise bad("cron", problem, "use five fields, e.g. '30 7 * * *' for 07:30 every day, or @daily")
+        tz = item.get("timezone") or settings.timezone
+        problem = schedule_rules.zone_problem(tz)
+        if problem:
+            where = "timezone" if item.get("timezone") else "timezone (inherited from settings.timezone)"
+            raise bad(where, problem, "use an IANA zone such as Asia/Shanghai or UTC")
+        raw_runtime = item.get("max_runtime", schedule_rules.DEFAULT_MAX_RUNTIME)
+        max_runtime = schedule_rules.parse_duration(raw_runtime)
+        if max_runtime is None:
+            raise bad("max_runtime", f"{raw_runtime!r} is not a duration", "give seconds, or 90s, 30m, 2h, 1h30m")
+        out[name] = Schedule(
+            name=name,
+            job=item["job"],
+            cron=item["cron"].strip(),
+            timezone=tz,
+            index=i,
+            limit=item.get("limit"),
+            args=dict(item.get("args") or {}),
+            missed=MissedPolicy(item.get("missed", MissedPolicy.CATCH_UP.value)),
+            max_runtime=max_runtime,
+            enabled=bool(item.get("enabled", True)),
+        )
+    return out
 
 
 def load(
@@ -200,7 +280,8 @@ def load(
             u["login"], u.get("name", u["login"]), roles, tuple(u.get("units", [])), u.get("email", "")
         )
     settings = resolve_settings(data.get("settings", {}), env, flags or {}, root, str(path))
-    return Config(root=root, path=path, settings=settings, units=units, users=users)
+    schedules = load_schedules(data.get("schedules") or [], settings, str(path))
+    return Config(root=root, path=path, settings=settings, units=units, users=users, schedules=schedules)
 
 
 def starter(login: str) -> str:
@@ -230,4 +311,14 @@ settings:
   forks: 10
   runs_dir: var/runs
   timezone: Asia/Shanghai
+
+# Jobs oaops runs by itself (R3.1). Install the ticker once: `oaops schedule install --cron`
+# (or --systemd); it calls `oaops schedule run-due` every minute. See docs/schedules.md.
+schedules:
+  - name: daily-health
+    job: health                        # health; backup, backup-verify, audit, report come later
+    cron: "30 7 * * *"                 # 07:30 every day, in the time zone below
+    timezone: Asia/Shanghai
+    missed: catch_up                   # after downtime: run once to catch up (or: record)
+    max_runtime: 30m                   # stopped and recorded as timeout past this
 """

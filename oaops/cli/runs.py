@@ -63,7 +63,7 @@ def list_cmd(kind: str | None, since: str | None, status: str | None, max_rows: 
             when(r.started_at, tz),
             seconds(r.duration_s),
             r.actor,
-            r.trigger,
+            f"{r.trigger}:{r.schedule}" if r.schedule else r.trigger,
             r.limit or "all",
             hosts,
         )
@@ -86,9 +86,10 @@ def show_cmd(run_id: int, as_json: bool) -> int:
         return 0
     tz = zone(ctx.config.settings.timezone)
     r = d.run
+    trigger = f"{r.trigger} {r.schedule}" if r.schedule else r.trigger
     out.print(f"[bold]run {r.id}[/bold] {r.kind} {styled(r.status)} rc={r.rc}  {r.playbook}  limit={r.limit or 'all'}")
     out.print(
-        f"by {r.actor} ({r.trigger}) · started {when(r.started_at, tz)} · finished {when(r.finished_at, tz)}"
+        f"by {r.actor} ({trigger}) · started {when(r.started_at, tz)} · finished {when(r.finished_at, tz)}"
         f" · {seconds(r.duration_s)} · {d.task_count} task results · {d.data_dir}"
     )
     if d.error:

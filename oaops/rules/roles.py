@@ -33,6 +33,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "read.records": frozenset(Role),
     "journal.verify": frozenset({Role.GROUP_ADMIN, Role.SYSTEM_MANAGER, Role.TECHNICIAN}),
     "db.upgrade": frozenset({Role.GROUP_ADMIN, Role.TECHNICIAN}),
+    # R3.1: installing the every-minute ticker on a control node is an operations task.
+    "schedule.install": frozenset({Role.GROUP_ADMIN, Role.TECHNICIAN}),
 }
 
 UNIT_SCOPED = frozenset({Role.UNIT_ADMIN})

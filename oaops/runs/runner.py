@@ -110,6 +110,8 @@ def start(
         data_dir = runs_dir / str(run_id)
         store_runs.set_data_dir(session, run_id, str(data_dir))
     data_dir.mkdir(parents=True, exist_ok=True)
+    if progress:
+        progress("run", {"run_id": run_id})  # the id is known (and committed) before Ansible starts
 
     recorder = Recorder(db, run_id, batch_size=batch_size, progress=progress)
     cancel = _Cancel()

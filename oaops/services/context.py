@@ -54,4 +54,8 @@ class Context:
 def open_context(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Context:
     env = os.environ if env is None else env
     cfg = config_mod.load(flags=flags, env=env)
+    # Here rather than in config.load: the jobs a schedule may name are those services register.
+    from oaops.services import schedule
+
+    schedule.validate(cfg)
     return Context(config=cfg, actor=cfg.actor(env))

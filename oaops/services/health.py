@@ -84,8 +84,12 @@ def check(
     trigger: Trigger = Trigger.MANUAL,
     schedule: str | None = None,
     planned: list[inv.InventoryHost] | None = None,
+    timeout: int | None = None,
 ) -> HealthReport:
-    """Run the health playbook and record it; `planned` skips a second plan() when the caller did it."""
+    """Run the health playbook and record it; `planned` skips a second plan() when the caller did it.
+
+    `timeout` (seconds) stops the playbook past it; the run is recorded as timeout.
+    """
     settings = ctx.config.settings
     inventory = (inventory or settings.inventory).resolve()
     hosts = planned if planned is not None else plan(ctx, inventory, limit)
@@ -97,6 +101,7 @@ def check(
         forks=forks or settings.forks,
         trigger=trigger,
         schedule=schedule,
+        timeout=timeout,
         hosts=[h.name for h in hosts],
     )
     if progress:

@@ -159,3 +159,34 @@ class Journal(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class ScheduleOccurrence(Base):
+    """One due time of one schedule and what became of it (R3.1): run, missed or skipped.
+
+    UNIQUE(schedule, due_at) is the lock: claiming an occurrence is inserting its row, so two
+    ticks (or two control nodes sharing the records) never run the same occurrence twice.
+    """
+
+    __tablename__ = "schedule_occurrences"
+    __table_args__ = (UniqueConstraint("schedule", "due_at", name="uq_schedule_occurrences_schedule_due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    schedule: Mapped[str] = mapped_column(String(128), index=True)
+    job: Mapped[str] = mapped_column(String(32))
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # rules.schedule.OccurrenceState
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), index=True)
+    claimed_by: Mapped[str] = mapped_column(String(300))  # host:pid of the tick
+    claimed_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class ScheduleState(Base):
+    """Per schedule: the `now` of the last tick that looked at it (the start of the next window)."""
+
+    __tablename__ = "schedule_state"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_tick_at: Mapped[datetime]

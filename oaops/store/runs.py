@@ -72,6 +72,7 @@ class RunRow:
     duration_s: float | None
     hosts: int
     failed_hosts: int
+    schedule: str | None = None  # the schedule's name when trigger is schedule (R3.1)
 
 
 @dataclass(frozen=True)
@@ -326,6 +327,7 @@ def _row(run: Run, hosts: int, failed_hosts: int) -> RunRow:
         duration_s=run.duration_s,
         hosts=hosts,
         failed_hosts=failed_hosts,
+        schedule=run.schedule,
     )
 
 

@@ -17,15 +17,21 @@ CONTENT = ["roles", "playbooks", "inventories", ".ansible-lint", ".yamllint"]
 
 
 def run(args: list[str], tmp: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=ROOT, env=ansible_env(tmp, **env), capture_output=True, text=True,
-                          timeout=600, check=False)
+    return subprocess.run(
+        args, cwd=ROOT, env=ansible_env(tmp, **env), capture_output=True, text=True, timeout=600, check=False
+    )
 
 
 @pytest.mark.slow
 def test_ansible_lint_production_profile_passes_without_warnings(tmp_path: Path) -> None:
     # Offline: no schema refresh, no collection installs (CI has only the package registries).
-    proc = run([str(VENV_BIN / "ansible-lint"), "--offline", "--nocolor"], tmp_path,
-               ANSIBLE_LINT_SKIP_SCHEMA_UPDATE="1", ANSIBLE_LINT_NODEPS="1", NO_COLOR="1")
+    proc = run(
+        [str(VENV_BIN / "ansible-lint"), "--offline", "--nocolor"],
+        tmp_path,
+        ANSIBLE_LINT_SKIP_SCHEMA_UPDATE="1",
+        ANSIBLE_LINT_NODEPS="1",
+        NO_COLOR="1",
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert "0 failure(s), 0 warning(s)" in output and "Profile 'production' was required, and it passed" in output
@@ -57,6 +63,7 @@ def test_the_example_inventory_parses_and_the_playbook_passes_syntax_check(tmp_p
     replica = data["_meta"]["hostvars"]["hq-db02.oa.example"]["oa_health_databases"][0]
     assert replica["replica"] is True
 
-    syntax = run([str(VENV_BIN / "ansible-playbook"), "-i", "inventories/example", "--syntax-check",
-                  str(PLAYBOOK)], tmp_path)
+    syntax = run(
+        [str(VENV_BIN / "ansible-playbook"), "-i", "inventories/example", "--syntax-check", str(PLAYBOOK)], tmp_path
+    )
     assert syntax.returncode == 0 and "WARNING" not in syntax.stderr, syntax.stdout + syntax.stderr

@@ -134,7 +134,9 @@ def test_documentation_matches_the_argument_spec() -> None:
 def test_ansible_doc_renders_the_module() -> None:
     out = subprocess.run(
         [str(Path(sys.executable).parent / "ansible-doc"), "-M", str(Path(probe.__file__).parent), "oaops_probe"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "oaops_probe" in out.stdout and "ERROR" not in out.stderr
 
@@ -152,8 +154,9 @@ def test_ansible_doc_renders_the_module() -> None:
         (-3, 30, 7, False, "critical"),
     ],
 )
-def test_classify_at_the_boundaries(value: float | None, warning: float, critical: float, higher: bool,
-                                    status: str) -> None:
+def test_classify_at_the_boundaries(
+    value: float | None, warning: float, critical: float, higher: bool, status: str
+) -> None:
     assert probe.classify(value, warning, critical, higher) == status
 
 
@@ -165,11 +168,20 @@ def test_cert_not_after_reads_utctime_and_generalizedtime() -> None:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "t")])
-    for not_after in (datetime.datetime(2031, 5, 6, 7, 8, 9, tzinfo=datetime.UTC),  # UTCTime
-                      datetime.datetime(2061, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)):  # GeneralizedTime
-        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                .serial_number(1).not_valid_before(datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC))
-                .not_valid_after(not_after).sign(key, hashes.SHA256()))
+    for not_after in (
+        datetime.datetime(2031, 5, 6, 7, 8, 9, tzinfo=datetime.UTC),  # UTCTime
+        datetime.datetime(2061, 1, 2, 3, 4, 5, tzinfo=datetime.UTC),
+    ):  # GeneralizedTime
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(1)
+            .not_valid_before(datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC))
+            .not_valid_after(not_after)
+            .sign(key, hashes.SHA256())
+        )
         assert probe.cert_not_after(cert.public_bytes(serialization.Encoding.DER)) == not_after
 
 

@@ -9,6 +9,7 @@ import pytest
 from oaops import config
 from oaops.errors import InputError
 from oaops.rules.roles import Role
+from oaops.rules.schedule import MissedPolicy
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -86,3 +87,79 @@ def test_unit_admin_needs_units(tmp_path: Path) -> None:
     write(tmp_path, text)
     with pytest.raises(InputError, match="unit_admin needs at least one unit"):
         config.load(env=env_for(tmp_path))
+
+
+# ---- schedules (R3.1) -------------------------------------------------------------------------
+
+EXTRA = """
+  - name: weekly
+    job: health
+    cron: "0 6 * * mon"
+    limit: unit_hq
+    args: {inventory: inventories/example}
+    missed: record
+    max_runtime: 1h30m
+    enabled: false
+"""
+
+
+def test_starter_has_a_daily_health_schedule(tmp_path: Path) -> None:
+    write(tmp_path, config.starter("alice"))
+    s = config.load(env=env_for(tmp_path)).schedules["daily-health"]
+    assert (s.job, s.cron, s.timezone, s.index) == ("health", "30 7 * * *", "Asia/Shanghai", 0)
+    assert s.missed is MissedPolicy.CATCH_UP and s.max_runtime == 1800 and s.enabled and s.limit is None
+
+
+def test_schedule_fields_and_defaults(tmp_path: Path) -> None:
+    write(tmp_path, config.starter("alice").rstrip("\n") + EXTRA)
+    cfg = config.load(env=env_for(tmp_path, OAOPS_TIMEZONE="Europe/Berlin"))
+    s = cfg.schedules["weekly"]
+    assert s.timezone == "Europe/Berlin"  # no timezone of its own: settings.timezone, after precedence
+    assert (s.limit, s.args, s.missed, s.max_runtime, s.enabled) == (
+        "unit_hq",
+        {"inventory": "inventories/example"},
+        MissedPolicy.RECORD,
+        5400,
+        False,
+    )
+    assert cfg.schedule_field(s, "cron") == f"{cfg.path}: schedules[1].cron"
+
+
+@pytest.mark.parametrize(
+    ("edit", "field", "problem"),
+    [
+        (('cron: "30 7 * * *"', 'cron: "30 25 * * *"'), "schedules[0].cron", "not a valid cron expression"),
+        (('cron: "30 7 * * *"', 'cron: "30 7 * *"'), "schedules[0].cron", "five fields"),
+        (("timezone: Asia/Shanghai\n    missed", "timezone: Mars/Base\n    missed"), "schedules[0].timezone", "Mars"),
+        (("max_runtime: 30m", "max_runtime: soon"), "schedules[0].max_runtime", "not a duration"),
+        (("job: health ", "job: bakup "), "schedules[0].job", "'bakup' is not one of"),
+        (("missed: catch_up", "missed: never"), "schedules[0].missed", "'never' is not one of"),
+        (("max_runtime: 30m", "max_runtime: 30m\n    colour: red"), "schedules[0]", "colour"),
+    ],
+)
+def test_a_bad_schedule_names_the_schedule_and_the_field(
+    tmp_path: Path, edit: tuple[str, str], field: str, problem: str
+) -> None:
+    text = config.starter("alice")
+    assert edit[0] in text
+    path = write(tmp_path, text.replace(*edit))
+    with pytest.raises(InputError) as err:
+        config.load(env=env_for(tmp_path))
+    message = str(err.value)
+    assert message.startswith(f"{path}: {field}")
+    assert "schedule 'daily-health'" in message and problem in message and "fix:" in message
+    assert "\n" not in message
+
+
+def test_a_schedule_named_twice_is_refused(tmp_path: Path) -> None:
+    text = config.starter("alice").rstrip("\n") + EXTRA.replace("name: weekly", "name: daily-health")
+    write(tmp_path, text)
+    with pytest.raises(InputError, match=r"schedules\[1\]\.name: schedule 'daily-health': is listed twice"):
+        config.load(env=env_for(tmp_path))
+
+
+def test_an_inherited_bad_time_zone_says_where_it_comes_from(tmp_path: Path) -> None:
+    text = config.starter("alice").replace("timezone: Asia/Shanghai\n    missed", "missed")
+    write(tmp_path, text)
+    with pytest.raises(InputError, match=r"schedules\[0\]\.timezone \(inherited from settings.timezone\)"):
+        config.load(env=env_for(tmp_path, OAOPS_TIMEZONE="Nowhere/Land"))
