@@ -24,6 +24,9 @@ def verify() -> int:
     if result.ok:
         click.echo(f"journal intact: {result.entries} entries, chain verified")
         return 0
+    if result.gap:
+        click.echo(f"journal BROKEN: {result.gap} ({result.entries} entries chain-verified)", err=True)
+        return 1
     click.echo(
         f"journal BROKEN at entry {result.broken_seq}: {result.reason} ({result.entries} entries before it verified)",
         err=True,

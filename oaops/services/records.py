@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 from oaops.errors import InputError
@@ -35,4 +36,9 @@ def show_run(ctx: Context, run_id: int) -> RunDetail:
 def verify_journal(ctx: Context) -> journal.VerifyResult:
     ctx.require("journal.verify")
     with ctx.db.transaction() as session:
-        return journal.verify(session)
+        result = journal.verify(session)
+        if result.ok:
+            gap = store_runs.journal_gap(session)
+            if gap:
+                return dataclasses.replace(result, gap=gap)
+        return result

@@ -78,10 +78,11 @@ class VerifyResult:
     entries: int
     broken_seq: int | None = None
     reason: str = ""
+    gap: str = ""  # a record whose state has no journal entry: the chain's tail was cut
 
     @property
     def ok(self) -> bool:
-        return self.broken_seq is None
+        return self.broken_seq is None and not self.gap
 
 
 def verify(session: Session, batch: int = 5000) -> VerifyResult:

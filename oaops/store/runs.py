@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from oaops.rules.runs import RunStatus, may_move
 from oaops.store import journal
-from oaops.store.models import Check, HostResult, Run, TaskResult, utcnow
+from oaops.store.models import Check, HostResult, Journal, Run, TaskResult, utcnow
 
 STAT_KEYS = ("ok", "changed", "failed", "unreachable", "skipped", "rescued", "ignored")
 
@@ -395,3 +395,22 @@ def detail(session: Session, run_id: int) -> RunDetail | None:
         failed_tasks=failed,
         task_count=int(task_count or 0),
     )
+
+
+def journal_gap(session: Session) -> str:
+    """The first run whose current state has no journal entry ("" when none).
+
+    A hash chain cannot see its newest entries being cut off; the records can: every run has a
+    "start" entry and, once finished, one named after its status (R3.3).
+    """
+    actions: dict[str, set[str]] = {}
+    rows = session.execute(select(Journal.record_id, Journal.action).where(Journal.record_kind == "run"))
+    for record_id, action in rows:
+        actions.setdefault(record_id, set()).add(action)
+    for run_id, status in session.execute(select(Run.id, Run.status).order_by(Run.id)):
+        have = actions.get(str(run_id), set())
+        if "start" not in have:
+            return f"run {run_id} has no 'start' entry in the journal (removed?)"
+        if status != RunStatus.RUNNING.value and status not in have:
+            return f"run {run_id} is {status} but the journal has no '{status}' entry (removed?)"
+    return ""

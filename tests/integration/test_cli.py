@@ -157,3 +157,37 @@ def test_journal_verify_names_the_first_altered_entry(site: Site, capsys: pytest
     code, _, err = run_cli(["journal", "verify"], capsys)
     assert code == 1
     assert "journal BROKEN at entry 2" in err and "altered" in err
+
+
+def test_journal_verify_sees_a_cut_tail_through_the_records(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    """Deleting the newest entry keeps the chain consistent; the run it recorded gives it away."""
+    from oaops.rules.runs import RunStatus
+    from oaops.store import runs as store_runs
+    from oaops.store.db import open_database
+
+    db = open_database(site.db_url)
+    with db.transaction() as s:
+        run_id = store_runs.create(
+            s,
+            kind="health",
+            playbook="p",
+            inventory="i",
+            limit=None,
+            actor="tester",
+            trigger="manual",
+            forks=1,
+            extravars={},
+            pid=1,
+            control_host="x",
+        )
+    with db.transaction() as s:
+        store_runs.finish(s, run_id, RunStatus.SUCCESSFUL, 0, "tester")
+    db.dispose()
+    assert run_cli(["journal", "verify"], capsys)[0] == 0
+    engine = create_engine(site.db_url)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM journal WHERE seq = (SELECT max(seq) FROM journal)"))
+    engine.dispose()
+    code, _, err = run_cli(["journal", "verify"], capsys)
+    assert code == 1
+    assert f"journal BROKEN: run {run_id} is successful but the journal has no 'successful' entry" in err
