@@ -74,6 +74,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--forks", type=int, default=10)
     parser.add_argument("--skip-per-check", action="store_true")
+    parser.add_argument(
+        "--per-check-repeat",
+        type=int,
+        default=None,
+        help="rounds that also time the per-check playbook (default: every round)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -112,7 +118,7 @@ def main() -> int:
                     order.reverse()
                 for name, cmd in order:
                     times[name].append(timed(cmd, env))
-                if not args.skip_per_check:
+                if not args.skip_per_check and (args.per_check_repeat is None or i < args.per_check_repeat):
                     times["per_check"].append(timed(per_check, env))
                 print(
                     f"N={n} round {i + 1}: " + ", ".join(f"{k} {v[-1]:.1f}s" for k, v in times.items() if v), flush=True
