@@ -32,9 +32,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from oaops.cli import db, health, init, journal, runs, schedule
+    from oaops.cli import backup, db, health, init, journal, runs, schedule
 
-    for module in (init, health, runs, schedule, journal, db):
+    for module in (init, health, backup, runs, schedule, journal, db):
         cli.add_command(module.command)
 
 

@@ -35,6 +35,11 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "db.upgrade": frozenset({Role.GROUP_ADMIN, Role.TECHNICIAN}),
     # R3.1: installing the every-minute ticker on a control node is an operations task.
     "schedule.install": frozenset({Role.GROUP_ADMIN, Role.TECHNICIAN}),
+    # R9: the group admin owns backups; technicians run and verify them (R7). A real restore
+    # replaces data, so only the group admin may start one.
+    "run.backup": frozenset({Role.GROUP_ADMIN, Role.TECHNICIAN}),
+    "backup.verify": frozenset({Role.GROUP_ADMIN, Role.TECHNICIAN}),
+    "backup.restore": frozenset({Role.GROUP_ADMIN}),
 }
 
 UNIT_SCOPED = frozenset({Role.UNIT_ADMIN})

@@ -16,6 +16,8 @@ from typing import Any
 from oaops.rules.health import LAYERS, parse_status
 from oaops.runs.redact import redact, scrub_text
 from oaops.store import runs as store_runs
+from oaops.store.backups import KINDS as BACKUP_KINDS
+from oaops.store.backups import BackupPayload
 from oaops.store.db import Database
 from oaops.store.runs import CheckRecord, TaskRecord
 
@@ -85,6 +87,21 @@ def checks_from(res: dict[str, Any]) -> list[CheckRecord]:
     return out
 
 
+def backup_from(res: dict[str, Any]) -> BackupPayload | None:
+    """The oaops_backup module's payload (manifests, verifications, prunes, copies, restores),
+    redacted (R11). Check-mode payloads are plans, not backups: none."""
+    payload = res.get("oaops")
+    if not isinstance(payload, dict) or payload.get("kind") not in BACKUP_KINDS or payload.get("check_mode"):
+        return None
+    clean = redact(payload)
+
+    def items(key: str) -> list[dict[str, Any]]:
+        value = clean.get(key)
+        return [x for x in value if isinstance(x, dict)] if isinstance(value, list) else []
+
+    return BackupPayload(str(payload["kind"]), items("sets"), items("pruned"), items("results"), items("verified"))
+
+
 def task_record(event: dict[str, Any]) -> TaskRecord | None:
     """One task result per host; None for events that are not results."""
     status = RESULT_EVENTS.get(str(event.get("event")))
@@ -100,12 +117,18 @@ def task_record(event: dict[str, Any]) -> TaskRecord | None:
         status = "ignored"
     hidden = bool(res.get("_ansible_no_log") or "censored" in res)
     checks = [] if hidden else checks_from(res)
+    backup = None if hidden else backup_from(res)
     stored = redact(res)
     if checks and isinstance(stored.get("oaops"), dict):
         # the checks have their own table; keep the rest of the payload as evidence
         stored["oaops"] = {k: v for k, v in stored["oaops"].items() if k != "checks"} | {
             "checks": f"<{len(checks)} checks stored>"
         }
+    if backup is not None and isinstance(stored.get("oaops"), dict):
+        # manifests live in the backups table; the task result keeps a pointer, not a second copy
+        for key in ("sets", "results", "verified"):
+            if isinstance(stored["oaops"].get(key), list):
+                stored["oaops"][key] = f"<{len(stored['oaops'][key])} {key} stored as backup records>"
     msg = res.get("msg") or res.get("reason") or ""
     if hidden:
         msg = ""
@@ -127,6 +150,7 @@ def task_record(event: dict[str, Any]) -> TaskRecord | None:
         started_at=start or _time(event.get("created")),
         duration_s=_number(duration),
         checks=checks,
+        backup=backup,
     )
 
 

@@ -12,6 +12,7 @@ from oaops.rules.runs import RunStatus, Trigger
 from oaops.runs import inventory as inv
 from oaops.runs import runner
 from oaops.runs.ingest import ProgressFn
+from oaops.services import backup
 from oaops.services.context import Context
 from oaops.store import runs as store_runs
 from oaops.store.runs import CheckRow, RunRow
@@ -72,6 +73,8 @@ def plan(ctx: Context, inventory: Path, limit: str | None) -> list[inv.Inventory
         if problems:
             var, problem, fix = problems[0]
             raise InputError(f"{inventory}: host {h.name}: {var}", problem, fix)
+    # backup targets and their freshness thresholds feed the backup_age_h checks (R3.3)
+    backup.check_targets(inventory, hosts)
     return hosts
 
 
@@ -115,6 +118,8 @@ def check(
         batch_size=settings.event_batch_size,
         progress=progress,
     )
+    # The recovery point of every backup target, from the records (no host round trip, R3.3).
+    backup.record_freshness(ctx, outcome.run_id, hosts)
     return report(ctx, outcome.run_id)
 
 

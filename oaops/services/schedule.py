@@ -26,7 +26,7 @@ from oaops.rules.runs import Trigger
 from oaops.rules.schedule import OccurrenceState
 from oaops.runs.ingest import ProgressFn
 from oaops.runs.recover import pid_alive
-from oaops.services import health
+from oaops.services import backup, health
 from oaops.services.context import Context
 from oaops.store import schedules as store
 from oaops.store.models import utcnow
@@ -85,6 +85,19 @@ def _health_assess(ctx: Context, run_id: int) -> tuple[OccurrenceState, str]:
 
 
 register(Job("health", health.ACTION, {"inventory": str, "forks": int}, _health_run, _health_assess))
+# Backups (R3.3): nightly `backup`, then `backup-verify` proves the newest set of each target.
+register(
+    Job("backup", backup.ACTION_RUN, {"inventory": str, "forks": int}, backup.scheduled_run, backup.scheduled_assess)
+)
+register(
+    Job(
+        "backup-verify",
+        backup.ACTION_VERIFY,
+        {"inventory": str, "forks": int},
+        backup.scheduled_verify,
+        backup.scheduled_verify_assess,
+    )
+)
 
 
 def validate(cfg: Config) -> None:

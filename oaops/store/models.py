@@ -190,3 +190,42 @@ class ScheduleState(Base):
 
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     last_tick_at: Mapped[datetime]
+
+
+class Backup(Base):
+    """One backup set of one target on one host (R3.3, R9): written by a backup run, proven by a
+    restore verification, pruned by retention. Keyed on (host, target, set_id): ingest is idempotent."""
+
+    __tablename__ = "backups"
+    __table_args__ = (
+        UniqueConstraint("host", "target", "set_id", name="uq_backups_host_target_set_id"),
+        Index("ix_backups_target_started_at", "target", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    task_result_id: Mapped[int | None] = mapped_column(ForeignKey("task_results.id", ondelete="SET NULL"))
+    host: Mapped[str] = mapped_column(String(255), index=True)
+    target: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))  # postgresql, mysql, files
+    set_id: Mapped[str] = mapped_column(String(64))
+    location: Mapped[str] = mapped_column(String(1024), default="")
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    sha256: Mapped[str] = mapped_column(String(64), default="")  # of the set's manifest.json
+    status: Mapped[str] = mapped_column(String(16), index=True)  # rules.backup.BackupStatus
+    reason: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    retention: Mapped[str] = mapped_column(String(32), default="")  # the policy, e.g. 7d/4w/6m
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # artefacts, tables, tool versions
+    verify_status: Mapped[str | None] = mapped_column(String(16), index=True)  # rules.backup.VerifyStatus
+    verified_at: Mapped[datetime | None]
+    verify_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    verify_detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # what was compared
+    pruned_at: Mapped[datetime | None]
+    prune_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    prune_reason: Mapped[str | None] = mapped_column(Text)
+    copy_status: Mapped[str | None] = mapped_column(String(16))
+    copy_location: Mapped[str | None] = mapped_column(String(1024))
+    copied_at: Mapped[datetime | None]

@@ -15,7 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from oaops.rules.runs import RunStatus, may_move
+from oaops.store import backups as store_backups
 from oaops.store import journal
+from oaops.store.backups import BackupPayload
 from oaops.store.models import Check, HostResult, Journal, Run, TaskResult, utcnow
 
 STAT_KEYS = ("ok", "changed", "failed", "unreachable", "skipped", "rescued", "ignored")
@@ -52,6 +54,7 @@ class TaskRecord:
     started_at: datetime | None
     duration_s: float | None
     checks: list[CheckRecord] = field(default_factory=list)
+    backup: BackupPayload | None = None  # res.oaops of the oaops_backup module (R3.3)
 
 
 # ---- read views -------------------------------------------------------------------------------
@@ -234,6 +237,9 @@ def save_batch(session: Session, run_id: int, tasks: Sequence[TaskRecord]) -> in
         for c in t.checks
     ]
     session.add_all(checks)
+    for row, t in zip(rows, fresh, strict=True):
+        if t.backup is not None:
+            store_backups.apply(session, run_id, row.id, t.host, t.backup)
     if fresh:
         run = session.get_one(Run, run_id)
         run.events_ingested = (run.events_ingested or 0) + len(fresh)
