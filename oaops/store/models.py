@@ -229,3 +229,12 @@ class Backup(Base):
     copy_status: Mapped[str | None] = mapped_column(String(16))
     copy_location: Mapped[str | None] = mapped_column(String(1024))
     copied_at: Mapped[datetime | None]
+
+
+# ---- change management (R17, R18) ------------------------------------------------------------
+
+
+# ---- compliance audits (R3.3, R9, R10, R11) --------------------------------------------------
+
+
+# ---- faults, problems, notifications (R12-R16) -----------------------------------------------
