@@ -303,6 +303,13 @@ oaops:
       type: list
       elements: dict
       returned: when action is verify, restore or copy
+    swept:
+      description: >-
+        Scratch and staging databases that a killed verify or restore left behind, dropped by this call
+        (target and database); one younger than three step timeouts may still be in use and is kept.
+      type: list
+      elements: dict
+      returned: when action is backup or verify
 """
 
 import datetime
@@ -426,6 +433,30 @@ def artefact_digest(path):
         return hashlib.sha256(listing.encode("utf-8")).hexdigest(), sum(e[2] for e in entries), entries
     digest, size = sha256_file(path)
     return digest, size, None
+
+
+def scratch_name(prefix):
+    """`<prefix><unix time>_<random>`: the birth time lets a later run drop one a killed run left."""
+    return f"{prefix}{int(time.time())}_{secrets.token_hex(3)}"
+
+
+SCRATCH_RE = re.compile(r"^oaops_(?:verify|restore)_(?:(\d{10})_[0-9a-f]{6}|[0-9a-f]{8})$")
+
+
+def abandoned(name, now, older_than):
+    """True for a scratch/staging database of a run that cannot still be working on it."""
+    m = SCRATCH_RE.match(name)
+    if not m:
+        return False
+    # Names from before the birth time was recorded carry none: only a dead run leaves them.
+    return m.group(1) is None or now - int(m.group(1)) > older_than
+
+
+def _digest_into(path, out):
+    try:
+        out["value"] = artefact_digest(path)
+    except OSError as exc:
+        out["error"] = exc
 
 
 def _raise(exc):
@@ -572,6 +603,8 @@ class Job:
         self.changed = False
         self.failures = []
         self.creds = {}  # (kind, target) -> password file in the private folder
+        self.swept_targets = set()
+        self.swept = []  # scratch databases of killed runs, dropped by this call
 
     def selected(self):
         only = self.params["only"]
@@ -772,6 +805,30 @@ class Job:
             self.psql(target, sql_force, what=f"dropping database {name}")
         except StepFailed:  # before PostgreSQL 13
             self.psql(target, f"DROP DATABASE IF EXISTS {pg_ident(name)};", what=f"dropping database {name}")
+
+    def sweep_scratch(self, target, kind):
+        """Drop scratch and staging databases a killed verify or restore left behind (once per
+        target and call). One still in use is younger than a few step timeouts: it is kept."""
+        if target["name"] in self.swept_targets:
+            return
+        self.swept_targets.add(target["name"])
+        if kind == "postgresql":
+            names = self.psql(
+                target,
+                "SELECT datname FROM pg_database WHERE datname LIKE 'oaops\\_%';",
+                what=f"listing scratch databases of {target['name']}",
+            )
+        else:
+            rows = self.mysql(
+                target, "SHOW DATABASES LIKE 'oaops\\_%';", f"listing scratch databases of {target['name']}"
+            )
+            names = [row[0] for row in rows]
+        now = int(time.time())
+        for name in names:
+            if abandoned(name, now, 3 * self.timeout):
+                (self.pg_drop if kind == "postgresql" else self.my_drop)(target, name)
+                self.swept.append({"target": target["name"], "database": name})
+                self.changed = True
 
     def pg_exists(self, target, name):
         return bool(
@@ -1098,6 +1155,7 @@ class Job:
             "sets": sets,
             "verified": verified,
             "pruned": pruned,
+            "swept": self.swept,
         }
         if self.check:
             payload["would_prune"] = would_prune
@@ -1285,6 +1343,7 @@ class Job:
             "dir": self.dir,
             "check_mode": self.check,
             "results": results,
+            "swept": self.swept,
         }
 
     def open_set(self, name, set_id, expected, checks):
@@ -1349,7 +1408,22 @@ class Job:
         if not os.path.lexists(where):
             checks.append(check_entry(item, "present", False, art["file"], None, f"{art['file']} is missing"))
             return
-        digest, size, _ = artefact_digest(where)
+        restores = art["kind"] == "database" and not self.check and target is not None
+        # A database dump is hashed while it restores into the scratch database (the dump is read
+        # twice either way; this way the two reads overlap). The sha256 check still comes first in
+        # the result, and a restore of a corrupted dump counts for nothing.
+        hashed = {}
+        hasher = threading.Thread(target=_digest_into, args=(where, hashed), daemon=True)
+        hasher.start()
+        restore_checks = []
+        try:
+            if restores:
+                self.restore_scratch(target, manifest, where, art, restore_checks)
+        finally:
+            hasher.join()
+        if "error" in hashed:
+            raise hashed["error"]
+        digest, size, _ = hashed["value"]
         ok = digest == art["sha256"]
         checks.append(
             check_entry(
@@ -1363,7 +1437,9 @@ class Job:
         )
         if not ok or self.check:
             return
-        if art["kind"] == "globals":
+        if restores:
+            checks.extend(restore_checks)
+        elif art["kind"] == "globals":
             checks.append(
                 check_entry(
                     item, "restore", True, None, None, "cluster-wide roles are not restored into a scratch database"
@@ -1371,8 +1447,13 @@ class Job:
             )
         elif art["kind"] == "archive":
             self.verify_archive(path, art, checks)
-        elif manifest["type"] == "postgresql":
-            scratch = SCRATCH_PREFIX + secrets.token_hex(4)
+
+    def restore_scratch(self, target, manifest, where, art, checks):
+        """Restore a dump into a scratch database created for it, count, compare, drop it."""
+        item = art["name"]
+        self.sweep_scratch(target, manifest["type"])
+        scratch = scratch_name(SCRATCH_PREFIX)
+        if manifest["type"] == "postgresql":
             self.psql(
                 target,
                 f"CREATE DATABASE {pg_ident(scratch)} TEMPLATE template0;",
@@ -1389,7 +1470,6 @@ class Job:
             finally:
                 self.pg_drop(target, scratch)
         else:
-            scratch = SCRATCH_PREFIX + secrets.token_hex(4)
             self.my_create(target, scratch)
             try:
                 self.restore_check(
@@ -1585,7 +1665,7 @@ class Job:
         checks = result["checks"]
         if kind == "postgresql":
             # Into a staging database first; the live one is replaced only once the counts match.
-            staging = STAGING_PREFIX + secrets.token_hex(4) if exists else to
+            staging = scratch_name(STAGING_PREFIX) if exists else to
             self.psql(
                 target, f"CREATE DATABASE {pg_ident(staging)} TEMPLATE template0;", what=f"creating database {staging}"
             )
@@ -1613,7 +1693,7 @@ class Job:
                 )
         else:
             if exists:  # prove the dump restores before the live database is dropped
-                staging = STAGING_PREFIX + secrets.token_hex(4)
+                staging = scratch_name(STAGING_PREFIX)
                 self.my_create(target, staging)
                 try:
                     good = self.restore_check(

@@ -606,11 +606,13 @@ def scheduled_run(ctx: Context, schedule: Schedule, now: datetime, timeout: int,
         ctx,
         _inventory_arg(ctx, schedule),
         schedule.limit,
+        targets=[str(t) for t in schedule.args.get("targets") or ()],
         forks=schedule.args.get("forks"),
         progress=progress,
         trigger=Trigger.SCHEDULE,
         schedule=schedule.name,
         timeout=timeout,
+        verify=bool(schedule.args.get("verify", False)),
     )
     return report_.run.id
 

@@ -87,7 +87,14 @@ def _health_assess(ctx: Context, run_id: int) -> tuple[OccurrenceState, str]:
 register(Job("health", health.ACTION, {"inventory": str, "forks": int}, _health_run, _health_assess))
 # Backups (R3.3): nightly `backup`, then `backup-verify` proves the newest set of each target.
 register(
-    Job("backup", backup.ACTION_RUN, {"inventory": str, "forks": int}, backup.scheduled_run, backup.scheduled_assess)
+    Job(
+        "backup",
+        backup.ACTION_RUN,
+        # verify: prove each new set by a restore in the same run (R3.3); targets: only these.
+        {"inventory": str, "forks": int, "verify": bool, "targets": list},
+        backup.scheduled_run,
+        backup.scheduled_assess,
+    )
 )
 register(
     Job(
@@ -120,8 +127,11 @@ def validate(cfg: Config) -> None:
                     f"schedule {s.name!r}: job {s.job!r} takes no argument {key!r} (it takes: {known})",
                     "remove or rename the argument",
                 )
-            if isinstance(value, bool) or not isinstance(value, kind):
-                what = {int: "an integer", str: "a string"}.get(kind, kind.__name__)
+            # bool is an int in Python: `forks: true` must not pass as an integer, nor 1 as a flag.
+            if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+                what = {int: "an integer", str: "a string", bool: "true or false", list: "a list"}.get(
+                    kind, kind.__name__
+                )
                 raise InputError(
                     cfg.schedule_field(s, f"args.{key}"),
                     f"schedule {s.name!r}: {value!r} is not {what}",

@@ -256,6 +256,48 @@ def test_restore_is_the_group_admins_and_refuses_to_overwrite_without_force(bk: 
     db.dispose()
 
 
+def _databases(kind: str) -> set[str]:
+    if kind == "postgresql":
+        argv = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-XAtc", "SELECT datname FROM pg_database"]
+    else:
+        argv = ["mariadb", "-h", "127.0.0.1", "-uroot", "-N", "-e", "SHOW DATABASES"]
+    return set(subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split())
+
+
+def _create_database(kind: str, name: str) -> None:
+    if kind == "postgresql":
+        argv = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-XAtc", f"CREATE DATABASE {name}"]
+    else:
+        argv = ["mariadb", "-h", "127.0.0.1", "-uroot", "-e", f"CREATE DATABASE {name}"]
+    subprocess.run(argv, capture_output=True, text=True, check=True)
+
+
+@pytest.mark.parametrize(("target", "kind"), [("oa_pg", "postgresql"), ("oa_my", "mysql")])
+def test_verify_drops_the_scratch_database_a_killed_verify_left(bk: BackupSite, target: str, kind: str) -> None:
+    """Nothing lost, nothing left: a verify killed mid-restore leaves its scratch database; the next
+    verify of that server drops it, and keeps one young enough to belong to a verify still running."""
+    now = int(datetime.now(UTC).timestamp())
+    dead = f"oaops_verify_{now - 86400}_{os.getpid() % 0xFFFFFF:06x}"
+    live = f"oaops_verify_{now}_{os.getpid() % 0xFFFFFF:06x}"
+    for name in (dead, live):
+        _create_database(kind, name)
+    try:
+        backup_id = bk.by_target()[target]["id"]
+        code, out, err = cli(bk.site, ["backup", "verify", str(backup_id), "--json", "-i", str(bk.inventory)])
+        assert code == 0, err
+        left = _databases(kind)
+        assert dead not in left and live in left
+        # and the verify's own scratch database is gone too
+        assert not [d for d in left if d.startswith("oaops_verify_") and d != live]
+    finally:
+        if kind == "postgresql":
+            demo_data.drop_postgres(live)
+            demo_data.drop_postgres(dead)
+        else:
+            demo_data.drop_mariadb(live)
+            demo_data.drop_mariadb(dead)
+
+
 def test_a_flipped_byte_fails_verification_and_names_the_check(bk: BackupSite) -> None:
     my = bk.by_target()["oa_my"]
     flip_byte(Path(my["location"]) / f"{bk.database}.sql.gz")
@@ -422,3 +464,41 @@ def test_the_log_lists_days_a_target_had_no_backup(site: Site) -> None:
     results = [(e.day.day, e.result) for e in book.entries]
     assert results[:3] == [(1, "ok"), (2, "missing"), (3, "ok")]
     assert len(results) == 31 and book.missing_days == 29
+
+
+def test_a_scheduled_backup_can_verify_its_sets_in_the_same_run(site: Site, tmp_path: Path) -> None:
+    """R3.3: the nightly job proves what it wrote; `verify: true` and `targets:` reach the module."""
+    demo_data.seed_files(tmp_path / "store", count=5)
+    host = {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": sys.executable,
+        "oa_backup_dir": str(tmp_path / "backups"),
+        "oa_backup_targets": [
+            {"name": "docs", "type": "files", "paths": [str(tmp_path / "store")]},
+            {"name": "other", "type": "files", "paths": [str(tmp_path / "store")]},
+        ],
+    }
+    inventory = write_inventory(tmp_path / "inventory.yml", host)
+    text = site.config.read_text(encoding="utf-8").split("\n# Jobs oaops runs by itself")[0]
+    nightly: dict[str, Any] = {"name": "nightly", "job": "backup", "cron": "0 2 * * *"}
+    nightly["args"] = {"inventory": str(inventory), "verify": True, "targets": ["docs"]}
+    site.config.write_text(text + "\n" + yaml.safe_dump({"schedules": [nightly]}), encoding="utf-8")
+    code, out, err = cli(site, ["schedule", "run-due", "--json", "--now", "2026-11-28T02:00:30+08:00"])
+    assert code == 0, err
+    assert [o["state"] for o in json.loads(out)["outcomes"]] == ["succeeded"]
+    code, out, _ = cli(site, ["backup", "list", "--json"])
+    rows = json.loads(out)
+    assert [(r["target"], r["verify_status"]) for r in rows] == [("docs", "ok")]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [({"verify": "yes"}, "'yes' is not true or false"), ({"forks": True}, "True is not an integer")],
+)
+def test_a_scheduled_backup_takes_typed_arguments(site: Site, args: dict[str, Any], needle: str) -> None:
+    text = site.config.read_text(encoding="utf-8").split("\n# Jobs oaops runs by itself")[0]
+    nightly = {"name": "nightly", "job": "backup", "cron": "0 2 * * *", "args": args}
+    site.config.write_text(text + "\n" + yaml.safe_dump({"schedules": [nightly]}), encoding="utf-8")
+    code, _, err = cli(site, ["schedule", "list"])
+    assert code == 2
+    one_line_error(err, f"schedules[0].args.{next(iter(args))}", needle)
