@@ -303,6 +303,13 @@ oaops:
       type: list
       elements: dict
       returned: when action is verify, restore or copy
+    existing:
+      description: >-
+        O(action=backup); the other complete sets of each target still on disk (manifest, location,
+        manifest_sha256 and, when one was made, the last verification), so sets made without oaops are recorded.
+      type: list
+      elements: dict
+      returned: when action is backup
     swept:
       description: >-
         Scratch and staging databases that a killed verify or restore left behind, dropped by this call
@@ -1109,11 +1116,28 @@ class Job:
                     "state": state,
                     "at": set_time(set_id),
                     "verified": verified,
+                    "verify_record": checked,
                     "manifest": manifest,
                     "manifest_sha256": digest,
                 }
             )
         return sorted(out, key=lambda s: (s["at"], s["id"]))
+
+    def existing_sets(self, name, new_id):
+        """The other complete sets of a target still on disk, with their last verification, so the
+        records learn of sets made by plain ansible-playbook (or by another control node)."""
+        out = []
+        for s in self.list_sets(name):
+            if s["state"] != "ok" or s["id"] == new_id or s["manifest"] is None:
+                continue
+            entry = dict(s["manifest"], location=s["path"], manifest_sha256=s["manifest_sha256"])
+            record = s["verify_record"]
+            if isinstance(record, dict) and record.get("manifest_sha256") in (None, s["manifest_sha256"]):
+                entry["verify"] = {
+                    k: record.get(k) for k in ("status", "reason", "checks", "verified_at", "duration_s")
+                }
+            out.append(entry)
+        return out
 
     def new_set_id(self, name):
         base = utcnow().strftime(SET_ID_FORMAT)
@@ -1131,7 +1155,7 @@ class Job:
     # ---- action: backup
 
     def backup(self):
-        sets, verified, pruned, would_prune = [], [], [], []
+        sets, verified, pruned, would_prune, existing = [], [], [], [], []
         for target in self.selected():
             summary = self.plan_target(target) if self.check else self.backup_target(target)
             sets.append(summary)
@@ -1147,6 +1171,8 @@ class Job:
             if self.params["prune"]:
                 for item in self.retention(target):
                     (would_prune if self.check else pruned).append(item)
+            if not self.check:
+                existing += self.existing_sets(target["name"], summary.get("set_id"))
         payload = {
             "kind": "backup",
             "version": RETURN_VERSION,
@@ -1156,6 +1182,7 @@ class Job:
             "verified": verified,
             "pruned": pruned,
             "swept": self.swept,
+            "existing": existing,
         }
         if self.check:
             payload["would_prune"] = would_prune

@@ -99,7 +99,9 @@ def backup_from(res: dict[str, Any]) -> BackupPayload | None:
         value = clean.get(key)
         return [x for x in value if isinstance(x, dict)] if isinstance(value, list) else []
 
-    return BackupPayload(str(payload["kind"]), items("sets"), items("pruned"), items("results"), items("verified"))
+    return BackupPayload(
+        str(payload["kind"]), items("sets"), items("pruned"), items("results"), items("verified"), items("existing")
+    )
 
 
 def task_record(event: dict[str, Any]) -> TaskRecord | None:

@@ -33,6 +33,7 @@ class BackupPayload:
     pruned: list[dict[str, Any]] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
     verified: list[dict[str, Any]] = field(default_factory=list)  # backup --verify: in the same call
+    existing: list[dict[str, Any]] = field(default_factory=list)  # other sets on disk, to import
 
 
 # ---- read views -------------------------------------------------------------------------------
@@ -125,6 +126,8 @@ def apply(session: Session, run_id: int, task_result_id: int | None, host: str, 
         _add_set(session, run_id, task_result_id, host, s, actor)
     for r in payload.verified:
         _verified(session, run_id, host, r, actor)
+    for e in payload.existing:
+        _import(session, run_id, task_result_id, host, e, actor)
     for p in payload.pruned:
         _prune(session, run_id, host, p, actor)
     for r in payload.results:
@@ -136,8 +139,31 @@ def apply(session: Session, run_id: int, task_result_id: int | None, host: str, 
             _restored(session, run_id, host, r, actor)
 
 
+def _import(
+    session: Session, run_id: int, task_result_id: int | None, host: str, e: dict[str, Any], actor: str
+) -> None:
+    """A set found on disk that the records may not know (made by plain ansible-playbook): recorded
+    once, as imported by this run; its on-disk verification counts when newer than the recorded one."""
+    if e.get("status") != BackupStatus.OK.value or not e.get("target") or not e.get("set_id"):
+        return
+    if _find(session, host, e["target"], e["set_id"]) is None:
+        _add_set(session, run_id, task_result_id, host, e, actor, action="import")
+    check = e.get("verify")
+    if isinstance(check, dict):
+        row = _find(session, host, e["target"], e["set_id"])
+        at = _time(check.get("verified_at"))
+        if row is not None and at is not None and (row.verified_at is None or at > row.verified_at):
+            _verified(session, run_id, host, {**check, "target": e["target"], "set_id": e["set_id"]}, actor)
+
+
 def _add_set(
-    session: Session, run_id: int, task_result_id: int | None, host: str, s: dict[str, Any], actor: str
+    session: Session,
+    run_id: int,
+    task_result_id: int | None,
+    host: str,
+    s: dict[str, Any],
+    actor: str,
+    action: str = "create",
 ) -> None:
     status = s.get("status")
     if status not in (BackupStatus.OK.value, BackupStatus.FAILED.value) or not s.get("target"):
@@ -178,7 +204,7 @@ def _add_set(
     data = {"host": host, "target": row.target, "set_id": row.set_id, "status": row.status, "sha256": row.sha256}
     if row.reason:
         data["reason"] = row.reason
-    journal.append(session, actor, "backup", row.id, "create", data)
+    journal.append(session, actor, "backup", row.id, action, data)
 
 
 def _prune(session: Session, run_id: int, host: str, p: dict[str, Any], actor: str) -> None:

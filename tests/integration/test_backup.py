@@ -283,7 +283,7 @@ def test_verify_drops_the_scratch_database_a_killed_verify_left(bk: BackupSite, 
         _create_database(kind, name)
     try:
         backup_id = bk.by_target()[target]["id"]
-        code, out, err = cli(bk.site, ["backup", "verify", str(backup_id), "--json", "-i", str(bk.inventory)])
+        code, _, err = cli(bk.site, ["backup", "verify", str(backup_id), "--json", "-i", str(bk.inventory)])
         assert code == 0, err
         left = _databases(kind)
         assert dead not in left and live in left
@@ -502,3 +502,48 @@ def test_a_scheduled_backup_takes_typed_arguments(site: Site, args: dict[str, An
     code, _, err = cli(site, ["schedule", "list"])
     assert code == 2
     one_line_error(err, f"schedules[0].args.{next(iter(args))}", needle)
+
+
+def test_sets_made_by_plain_ansible_playbook_are_recorded_by_the_next_run(site: Site, tmp_path: Path) -> None:
+    """The content stands alone (AWX runs it); the records still learn of what it made, once, with
+    its on-disk verification, journaled as an import."""
+    from tests.content._ansible import ROOT as PROJECT
+    from tests.content._ansible import VENV_BIN, ansible_env
+
+    demo_data.seed_files(tmp_path / "store", count=5)
+    host = {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": sys.executable,
+        "oa_backup_dir": str(tmp_path / "backups"),
+        "oa_backup_targets": [{"name": "docs", "type": "files", "paths": [str(tmp_path / "store")]}],
+    }
+    inventory = write_inventory(tmp_path / "inventory.yml", host)
+    plain = subprocess.run(
+        [
+            str(VENV_BIN / "ansible-playbook"),
+            "-i",
+            str(inventory),
+            "playbooks/backup.yml",
+            "-e",
+            "oa_backup_verify=true",
+        ],
+        cwd=PROJECT,
+        env=ansible_env(tmp_path),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert plain.returncode == 0, plain.stdout[-2000:]
+    for _ in range(2):  # the second run must not import it again
+        code, _, err = cli(site, ["backup", "run", "--json", "-i", str(inventory)])
+        assert code == 0, err
+    code, out, _ = cli(site, ["backup", "list", "--json"])
+    rows = sorted(json.loads(out), key=lambda r: r["set_id"])
+    assert len(rows) == 3
+    first = rows[0]
+    assert first["status"] == "ok" and first["verify_status"] == "ok"  # verified by the plain run
+    with open_records(site).transaction() as s:
+        actions = s.scalars(
+            select(Journal.action).where(Journal.record_kind == "backup", Journal.record_id == str(first["id"]))
+        ).all()
+    assert list(actions) == ["import", "verify"]
