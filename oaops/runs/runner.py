@@ -129,6 +129,11 @@ def start(
             # the ansible-playbook beside this interpreter, so an unactivated venv still works
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
+        # pexpect looks the command up on this process's PATH, not envvars': cron and an
+        # unactivated venv run `.venv/bin/oaops` without .venv/bin on it
+        beside = str(Path(sys.executable).parent)
+        if beside not in os.environ.get("PATH", "").split(os.pathsep):
+            os.environ["PATH"] = f"{beside}{os.pathsep}{os.environ.get('PATH', '')}"
         with _sigint_cancels(cancel):
             result = ansible_runner.run(
                 private_data_dir=str(data_dir),

@@ -193,3 +193,20 @@ def processes_using(folder: Path) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+def test_an_unactivated_venv_still_finds_its_ansible_playbook(tmp_path: Path) -> None:
+    """`.venv/bin/oaops` from cron or a plain shell: .venv/bin is not on PATH, the run still works."""
+    url = f"sqlite:///{tmp_path}/records.db"
+    inv = local_inventory(tmp_path / "hosts", ("web1",))
+    args = [url, str(tmp_path / "runs"), str(inv), str(PLAYBOOKS / "record.yml")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.fixtures.run_playbook", *args],
+        cwd=ROOT,
+        env={**os.environ, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.stdout.strip() == "successful", proc.stdout + proc.stderr
