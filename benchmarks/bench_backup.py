@@ -89,7 +89,7 @@ def oaops(work: Path, env: dict[str, str], one_command: bool) -> tuple[float, fl
             check=False,
         )
         if proc.returncode != 0:
-            raise SystemExit(f"oaops {' '.join(args)} exited {proc.returncode}: {proc.stderr[-2000:]}")
+            raise SystemExit(f"oaops {' '.join(args)} exited {proc.returncode}: {(proc.stdout + proc.stderr)[-2000:]}")
         if args[1] == "run" and not one_command:
             backed_up = time.perf_counter()
     total = time.perf_counter() - start
