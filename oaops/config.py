@@ -10,13 +10,19 @@ import getpass
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
 
 from oaops import schemas
 from oaops.errors import InputError
+from oaops.rules import change as change_rules
+from oaops.rules import fault as fault_rules
+from oaops.rules import notify as notify_rules
+from oaops.rules import problem as problem_rules
 from oaops.rules import schedule as schedule_rules
 from oaops.rules.roles import Role
 from oaops.rules.schedule import MissedPolicy
@@ -94,6 +100,11 @@ class Config:
     units: dict[str, Unit] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
     schedules: dict[str, Schedule] = field(default_factory=dict)
+    notifications: Notifications = field(default_factory=lambda: Notifications())
+    faults: Faults = field(default_factory=lambda: Faults())
+    problems: Problems = field(default_factory=lambda: Problems())
+    changes: Changes = field(default_factory=lambda: Changes())
+    audit: AuditConfig = field(default_factory=lambda: AuditConfig())
 
     def schedule_field(self, schedule: Schedule, name: str) -> str:
         """Where a schedule's field is, for an InputError: `oaops.yml: schedules[2].args.inventory`."""
@@ -281,7 +292,141 @@ def load(
         )
     settings = resolve_settings(data.get("settings", {}), env, flags or {}, root, str(path))
     schedules = load_schedules(data.get("schedules") or [], settings, str(path))
-    return Config(root=root, path=path, settings=settings, units=units, users=users, schedules=schedules)
+    return Config(
+        root=root,
+        path=path,
+        settings=settings,
+        units=units,
+        users=users,
+        schedules=schedules,
+        notifications=load_notifications(data.get("notifications") or {}, str(path)),
+        faults=load_faults(data.get("faults") or {}, str(path)),
+        problems=load_problems(data.get("problems") or {}),
+        changes=load_changes(data.get("changes") or {}, settings, str(path)),
+        audit=load_audit(data.get("audit") or {}, root),
+    )
+
+
+# ---- notifications, faults, problems (R12-R16) --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Notifications:
+    """`notifications:` (R13): audience -> Apprise URLs; event -> audiences; languages; timeout."""
+
+    audiences: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    events: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    languages: tuple[str, ...] = ("zh", "en")
+    timeout: float = notify_rules.DEFAULT_TIMEOUT
+    max_attempts: int = notify_rules.DEFAULT_MAX_ATTEMPTS
+
+
+@dataclass(frozen=True)
+class ServiceAffecting:
+    """A check that opens a fault when it turns critical (R13), one open fault per service."""
+
+    service: str
+    check: str
+    target: str | None = None
+    summary: str = ""
+    users: int = 0
+
+    def matches(self, check: str, target: str) -> bool:
+        return check == self.check and (self.target is None or self.target == target)
+
+
+@dataclass(frozen=True)
+class Faults:
+    """`faults:` (R12, R13): emergency plan per level, level rules, service-affecting checks."""
+
+    plans: dict[str, str] = field(default_factory=dict)
+    level_rules: tuple[fault_rules.LevelRule, ...] = fault_rules.DEFAULT_RULES
+    service_affecting: tuple[ServiceAffecting, ...] = ()
+
+
+@dataclass(frozen=True)
+class Problems:
+    auto_raise: problem_rules.AutoRaise = field(default_factory=problem_rules.AutoRaise)
+
+
+def apprise_url_problem(url: str) -> str | None:
+    """Why Apprise cannot use `url`, or None. Imports Apprise only when a site configures URLs."""
+    import logging
+
+    import apprise
+
+    logging.getLogger("apprise").setLevel(logging.CRITICAL)  # the one-line InputError says it
+    if apprise.Apprise.instantiate(url) is None:
+        scheme = url.split("://", 1)[0] if "://" in url else url
+        return f"{scheme!r} is not an Apprise URL Apprise can use"
+    return None
+
+
+def load_notifications(data: Mapping[str, Any], source: str) -> Notifications:
+    audiences: dict[str, tuple[str, ...]] = {}
+    for name, urls in (data.get("audiences") or {}).items():
+        for i, url in enumerate(urls):
+            problem = apprise_url_problem(url)
+            if problem:
+                raise InputError(
+                    f"{source}: notifications.audiences.{name}[{i}]",
+                    problem,
+                    "use e.g. mailto://user:pass@smtp.example.com?to=ops@example.com, dingtalk://TOKEN, "
+                    "wecombot://KEY, feishu://TOKEN or json://host/path (see the Apprise wiki)",
+                )
+        audiences[name] = tuple(urls)
+    return Notifications(
+        audiences=audiences,
+        events={k: tuple(v) for k, v in (data.get("events") or {}).items()},
+        languages=tuple(data.get("languages") or ("zh", "en")),
+        timeout=float(data.get("timeout", notify_rules.DEFAULT_TIMEOUT)),
+        max_attempts=int(data.get("max_attempts", notify_rules.DEFAULT_MAX_ATTEMPTS)),
+    )
+
+
+def load_faults(data: Mapping[str, Any], source: str) -> Faults:
+    rules: list[fault_rules.LevelRule] = []
+    for i, item in enumerate(data.get("level_rules") or []):
+        lasting = item.get("lasting_at_least")
+        seconds = None
+        if lasting is not None:
+            seconds = schedule_rules.parse_duration(lasting)
+            if seconds is None:
+                raise InputError(
+                    f"{source}: faults.level_rules[{i}].lasting_at_least",
+                    f"{lasting!r} is not a duration",
+                    "give seconds, or 30m, 4h, 1h30m",
+                )
+        rules.append(
+            fault_rules.LevelRule(
+                name=item.get("name") or f"rule {i + 1}",
+                units_at_least=item.get("units_at_least"),
+                users_at_least=item.get("users_at_least"),
+                layers_any=frozenset(item.get("layers_any") or ()),
+                lasting_at_least=seconds,
+            )
+        )
+    services = [
+        ServiceAffecting(s["service"], s["check"], s.get("target"), s.get("summary", ""), int(s.get("users", 0)))
+        for s in data.get("service_affecting") or []
+    ]
+    return Faults(
+        plans=dict(data.get("plans") or {}),
+        level_rules=tuple(rules) if "level_rules" in data else fault_rules.DEFAULT_RULES,
+        service_affecting=tuple(services),
+    )
+
+
+def load_problems(data: Mapping[str, Any]) -> Problems:
+    auto = data.get("auto_raise") or {}
+    default = problem_rules.AutoRaise()
+    return Problems(
+        problem_rules.AutoRaise(
+            enabled=bool(auto.get("enabled", default.enabled)),
+            criticals=int(auto.get("criticals", default.criticals)),
+            within_days=int(auto.get("within_days", default.within_days)),
+        )
+    )
 
 
 def starter(login: str) -> str:
@@ -316,9 +461,116 @@ settings:
 # (or --systemd); it calls `oaops schedule run-due` every minute. See docs/schedules.md.
 schedules:
   - name: daily-health
-    job: health                        # health, backup, backup-verify; audit, report come later
+    job: health                        # health, backup, backup-verify, audit; report comes later
     cron: "30 7 * * *"                 # 07:30 every day, in the time zone below
     timezone: Asia/Shanghai
     missed: catch_up                   # after downtime: run once to catch up (or: record)
     max_runtime: 30m                   # stopped and recorded as timeout past this
 """
+
+
+# ---- change management (R17, R18) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StandardChange:
+    """A pre-approved standard change (标准变更): requests naming it skip the approval step."""
+
+    name: str
+    playbook: str
+    type: str
+    max_risk: str = "low"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Changes:
+    """`changes:` (R18): standard changes, freeze periods, and whether an approver may implement."""
+
+    approver_may_implement: bool = False
+    standard: dict[str, StandardChange] = field(default_factory=dict)
+    freezes: tuple[change_rules.Freeze, ...] = ()
+
+
+def _clock(text: str | None, default: time) -> time:
+    return time.fromisoformat(text) if text else default
+
+
+def load_changes(data: Mapping[str, Any], settings: Settings, source: str) -> Changes:
+    """What the schema cannot say: zones exist, dates parse and end after they start, types are R17's."""
+    standard: dict[str, StandardChange] = {}
+    for i, item in enumerate(data.get("standard") or []):
+        where = f"{source}: changes.standard[{i}]"
+        if item["name"] in standard:
+            raise InputError(
+                f"{where}.name", f"{item['name']!r} is listed twice", "give each standard change its own name"
+            )
+        if item["type"] not in {t.value for t in change_rules.ChangeType}:
+            raise InputError(
+                f"{where}.type", f"{item['type']!r} is not an R17 change type",
+                "use one of " + ", ".join(t.value for t in change_rules.ChangeType),
+            )  # fmt: skip
+        standard[item["name"]] = StandardChange(
+            item["name"], item["playbook"], item["type"], item.get("max_risk", "low"), item.get("description", "")
+        )
+    freezes: list[change_rules.Freeze] = []
+    for i, item in enumerate(data.get("freezes") or []):
+        where = f"{source}: changes.freezes[{i}]"
+        tz = item.get("timezone") or settings.timezone
+        problem = schedule_rules.zone_problem(tz)
+        if problem:
+            raise InputError(f"{where}.timezone", problem, "use an IANA zone such as Asia/Shanghai or UTC")
+        zone = ZoneInfo(tz)
+        try:
+            if "monthly" in item:
+                m = item["monthly"]
+                freezes.append(change_rules.Freeze(
+                    item["name"], "monthly", tz, from_day=m["from_day"], to_day=m["to_day"],
+                    from_time=_clock(m.get("from"), time(0, 0)), to_time=_clock(m.get("to"), time(0, 0)),
+                    reason=item.get("reason", ""),
+                ))  # fmt: skip
+            elif "weekly" in item:
+                w = item["weekly"]
+                freezes.append(change_rules.Freeze(
+                    item["name"], "weekly", tz, days=tuple(w["days"]),
+                    from_time=_clock(w.get("from"), time(0, 0)), to_time=_clock(w.get("to"), time(0, 0)),
+                    reason=item.get("reason", ""),
+                ))  # fmt: skip
+            else:
+                start, end = _when(str(item["start"]), zone, False), _when(str(item["end"]), zone, True)
+                if end <= start:
+                    raise InputError(f"{where}.end", f"freeze {item['name']!r} ends before it starts", "swap them")
+                freezes.append(change_rules.Freeze(item["name"], "dates", tz, start=start, end=end,
+                                                   reason=item.get("reason", "")))  # fmt: skip
+        except ValueError as exc:
+            raise InputError(where, f"freeze {item['name']!r}: {exc}", "use ISO dates (2027-02-05) and HH:MM") from None
+    return Changes(bool(data.get("approver_may_implement", False)), standard, tuple(freezes))
+
+
+def _when(text: str, zone: ZoneInfo, end: bool) -> datetime:
+    """An ISO date or date-time in `zone`; a bare end date means through the whole of that day."""
+    if len(text) == 10:
+        day = date.fromisoformat(text)
+        return datetime.combine(day + timedelta(days=1) if end else day, time(0, 0), zone)
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=zone)
+
+
+# ---- compliance audits (R3.3, R10) --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """`audit:` a site's own control catalog and profile folder; None: the oa_audit role's files.
+    Both are checked against their JSON Schemas when an audit command reads them."""
+
+    catalog: Path | None = None
+    profiles: Path | None = None
+
+
+def load_audit(data: Mapping[str, Any], root: Path) -> AuditConfig:
+    catalog, profiles = data.get("catalog"), data.get("profiles")
+    return AuditConfig(
+        catalog=_under(root, catalog) if catalog else None,
+        profiles=_under(root, profiles) if profiles else None,
+    )

@@ -9,6 +9,9 @@ Fixtures:
   oa_web (function)           -> OAWebServer  .url .port .host .set_response() .requests
   oa_tls (function)           -> TlsEndpoint  .host .port .url .not_after .cert_path
   oa_tls_factory (function)   -> Callable[..., TlsEndpoint]  (days=90, common_name=...)
+  nginx (function)            -> Nginx  real /usr/sbin/nginx, own prefix, free loopback port
+  nginx_factory (function)    -> Callable[..., Nginx]  start_nginx(dir, headers=, extra=, ...)
+                                 (module scope: start_nginx from tests.fixtures.nginx directly)
 
 Tests marked postgres / mariadb / sshd are gated by tests.fixtures.services.require:
 skipped when the service is missing, failed when OAOPS_REQUIRE_SERVICES=1 (CI).
@@ -22,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures import pg
+from tests.fixtures.nginx import Nginx, start_nginx
 from tests.fixtures.services import REQUIRE_ENV, require, services_required
 from tests.fixtures.sshd import SshdHosts, start_sshd_hosts
 from tests.fixtures.web import OAWebServer, TlsEndpoint, start_tls_endpoint
@@ -125,3 +129,27 @@ def oa_tls_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
 def oa_tls(oa_tls_factory: Callable[..., TlsEndpoint]) -> TlsEndpoint:
     """HTTPS endpoint with a self-signed cert valid 90 days; .host .port .not_after."""
     return oa_tls_factory()
+
+
+# --- nginx (Debian nginx-light) ---------------------------------------------
+
+
+@pytest.fixture
+def nginx_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Nginx]]:
+    """Factory: start a private nginx (kwargs of tests.fixtures.nginx.start_nginx); all stopped after."""
+    require("nginx", "nginx_factory needs nginx")
+    started: list[Nginx] = []
+
+    def make(**kwargs: object) -> Nginx:
+        started.append(start_nginx(tmp_path_factory.mktemp("nginx"), **kwargs))  # type: ignore[arg-type]
+        return started[-1]
+
+    yield make
+    for web in started:
+        web.stop()
+
+
+@pytest.fixture
+def nginx(nginx_factory: Callable[..., Nginx]) -> Nginx:
+    """A running nginx: .url .port .prefix .conf_path .headers_path .html_dir .reload() .stop() .get()."""
+    return nginx_factory()

@@ -6,7 +6,7 @@ import dataclasses
 import json
 import os
 import sys
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -90,8 +90,10 @@ def to_jsonable(value: Any) -> Any:
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [to_jsonable(v) for v in value]
-    if isinstance(value, datetime):
+    if isinstance(value, datetime | date):  # a deadline is a date
         return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
     return value
 
 

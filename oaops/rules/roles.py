@@ -40,6 +40,39 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "run.backup": frozenset({Role.GROUP_ADMIN, Role.TECHNICIAN}),
     "backup.verify": frozenset({Role.GROUP_ADMIN, Role.TECHNICIAN}),
     "backup.restore": frozenset({Role.GROUP_ADMIN}),
+    # R3.3, R9, R10: technicians run audits, unit admins within their unit; anyone who runs them
+    # may ask for a waiver, and only a group admin (not the requester) may approve one.
+    "audit.run": frozenset({Role.TECHNICIAN, Role.GROUP_ADMIN, Role.SYSTEM_MANAGER, Role.UNIT_ADMIN}),
+    "audit.waive": frozenset({Role.TECHNICIAN, Role.GROUP_ADMIN, Role.SYSTEM_MANAGER, Role.UNIT_ADMIN}),
+    "audit.approve": frozenset({Role.GROUP_ADMIN}),
+    # R17/R18 change management; the transition table in rules/change.py uses the same sets (a test
+    # keeps them equal) and adds separation of duties: never approve your own request.
+    "change.request": frozenset({Role.TECHNICIAN, Role.UNIT_ADMIN}),  # unit_admin: own unit's hosts (R10)
+    "change.approve": frozenset({Role.SYSTEM_MANAGER, Role.GROUP_ADMIN}),  # R9
+    "change.implement": frozenset({Role.TECHNICIAN}),  # R7
+    "change.review": frozenset({Role.TECHNICIAN, Role.SYSTEM_MANAGER, Role.GROUP_ADMIN}),
+    "change.close": frozenset({Role.TECHNICIAN, Role.SYSTEM_MANAGER, Role.GROUP_ADMIN}),
+    "change.cancel": frozenset({Role.TECHNICIAN, Role.UNIT_ADMIN, Role.SYSTEM_MANAGER, Role.GROUP_ADMIN}),
+    # R3.1, R7: whoever does the daily work writes their own entries into the daily management log.
+    "log.note": frozenset({Role.TECHNICIAN, Role.GROUP_ADMIN, Role.SYSTEM_MANAGER, Role.UNIT_ADMIN}),
+    # R5 (Art. 5): the system manager in charge signs the monthly review off, nobody else.
+    "review.sign": frozenset({Role.SYSTEM_MANAGER}),
+    # Demo records (a generated year) go only into an empty records database; an operations task.
+    "demo.generate": frozenset({Role.GROUP_ADMIN, Role.TECHNICIAN}),
+    # R13: technicians work faults (R7); the manager and the group admin may step in. A person
+    # may set a fault's level with a reason (R12).
+    "fault.open": frozenset({Role.TECHNICIAN, Role.GROUP_ADMIN, Role.SYSTEM_MANAGER}),
+    "fault.work": frozenset({Role.TECHNICIAN, Role.GROUP_ADMIN, Role.SYSTEM_MANAGER}),
+    "fault.level": frozenset({Role.TECHNICIAN, Role.GROUP_ADMIN, Role.SYSTEM_MANAGER}),
+    # R14-R16: anyone doing O&M may raise a problem; the group admin classifies and verifies (R15,
+    # R16; rules/problem.py adds: only the owner resolves, never the owner verifies).
+    "problem.add": frozenset({Role.TECHNICIAN, Role.GROUP_ADMIN, Role.SYSTEM_MANAGER, Role.UNIT_ADMIN}),
+    "problem.classify": frozenset({Role.GROUP_ADMIN}),
+    "problem.work": frozenset({Role.TECHNICIAN, Role.GROUP_ADMIN, Role.SYSTEM_MANAGER, Role.UNIT_ADMIN}),
+    "problem.verify": frozenset({Role.GROUP_ADMIN}),
+    # R13: retrying and testing notifications is an operations task.
+    "notify.retry": frozenset({Role.TECHNICIAN, Role.GROUP_ADMIN, Role.SYSTEM_MANAGER}),
+    "notify.test": frozenset({Role.TECHNICIAN, Role.GROUP_ADMIN, Role.SYSTEM_MANAGER}),
 }
 
 UNIT_SCOPED = frozenset({Role.UNIT_ADMIN})
