@@ -84,9 +84,9 @@ def runs(url: str) -> list[Run]:
         ({"cron": "30 7 * * 8"}, "schedules[0].cron", "not a valid cron expression"),
         ({"job": "bakup"}, "schedules[0].job", "'bakup' is not one of"),
         (
-            {"job": "audit"},
+            {"job": "report"},
             "schedules[0].job",
-            "job 'audit' is not available in this version (available: backup, backup-verify, health)",
+            "job 'report' is not available in this version (available: audit, backup, backup-verify, health)",
         ),
         ({"timezone": "Asia/Atlantis"}, "schedules[0].timezone", "not a known time zone"),
         ({"max_runtime": "a while"}, "schedules[0].max_runtime", "not a duration"),
