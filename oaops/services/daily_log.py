@@ -1,0 +1,175 @@
+"""The daily management log (日常管理日志, R3.1): one day assembled from its records — health runs
+and the worst results per layer, backups and restore verifications, changes, faults, problems
+opened and closed, audits — plus the technicians' own entries (`oaops log note`, R7).
+
+Record kinds another part adds (changes, faults, problems, audits) are read when their tables
+exist; a section is None ("no records of this kind") otherwise, never an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+
+from sqlalchemy.orm import Session
+
+from oaops.errors import InputError
+from oaops.rules import report as rules
+from oaops.rules.backup import zone
+from oaops.rules.health import SEVERITY, parse_status
+from oaops.runs.redact import scrub_text
+from oaops.services.context import Context
+from oaops.store import journal
+from oaops.store import reporting as q
+from oaops.store.models import LogNote, utcnow
+
+ACTION_NOTE = "log.note"
+READ = "read.records"
+NOTE_MAX = 2000
+
+
+@dataclass(frozen=True)
+class LayerDay:
+    layer: str
+    worst: str  # ok / warning / unknown / critical
+    statuses: dict[str, int]
+    hosts: int
+    hosts_critical: int
+
+
+@dataclass(frozen=True)
+class FaultDay:
+    opened: list[q.FaultView]
+    restored: list[q.FaultView]
+    still_open: list[q.FaultView]  # open at the end of the day
+
+
+@dataclass(frozen=True)
+class ChangeEventRow:
+    id: str
+    type: str
+    change_class: str
+    title: str
+    action: str
+    at: datetime
+    actor: str
+
+
+@dataclass(frozen=True)
+class DailyLog:
+    """日常管理日志: one day in the site's zone."""
+
+    day: date
+    timezone: str
+    health_runs: list[q.RunView]
+    layers: list[LayerDay]
+    worst_checks: list[q.CheckView]
+    other_runs: dict[str, dict[str, int]]  # kind -> status -> runs (backup, audit, change, ...)
+    backups: dict[str, int]  # status -> sets taken this day
+    failed_backups: list[tuple[str, str, datetime, str]]
+    verifications: dict[str, int]  # restore verifications done this day
+    changes: list[ChangeEventRow] | None
+    faults: FaultDay | None
+    problems_opened: list[q.ProblemBrief] | None
+    problems_closed: list[q.ProblemBrief] | None
+    audits: list[q.AuditView] | None
+    notes: list[q.NoteView]
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.health_runs
+            or self.layers
+            or self.other_runs
+            or self.backups
+            or self.verifications
+            or self.changes
+            or (self.faults and (self.faults.opened or self.faults.restored or self.faults.still_open))
+            or self.problems_opened
+            or self.problems_closed
+            or self.audits
+            or self.notes
+        )
+
+
+def _worst(statuses: dict[str, int]) -> str:
+    present = [parse_status(s) for s, n in statuses.items() if n]
+    return max(present, key=lambda s: SEVERITY[s]).value if present else "ok"
+
+
+def assemble(session: Session, day: date, tz: tzinfo, tz_name: str) -> DailyLog:
+    """The log of one day, from the records in `session` (also used by the monthly review)."""
+    start, end = rules.day_bounds(day, tz)
+    runs = q.runs_by_kind(session, start, end)
+    layers = [
+        LayerDay(c.layer, _worst(c.statuses), c.statuses, c.hosts, c.hosts_critical)
+        for c in q.checks_by_layer(session, start, end)
+    ]
+    order = {name: i for i, name in enumerate(("hardware", "network", "os", "database", "middleware", "application"))}
+    layers.sort(key=lambda x: order.get(x.layer, 99))
+    faults = q.faults_overlapping(session, start, end)
+    fault_day = None
+    if faults is not None:
+        fault_day = FaultDay(
+            [f for f in faults if f.opened_at >= start],
+            [f for f in faults if f.restored_at is not None and start <= f.restored_at < end],
+            [f for f in faults if f.restored_at is None or f.restored_at >= end],
+        )
+    problems = q.problems_raised_or_closed(session, start, end)
+    events = q.change_events_in(session, start, end)
+    return DailyLog(
+        day=day,
+        timezone=tz_name,
+        health_runs=q.runs_in(session, start, end, ["health"]),
+        layers=layers,
+        worst_checks=[c for c in q.worst_checks(session, start, end, 10) if c.status in q.BAD],
+        other_runs={k: v for k, v in sorted(runs.items()) if k != "health"},
+        backups=q.backups_by_status(session, start, end),
+        failed_backups=q.failed_backups(session, start, end),
+        verifications=q.verifications_in(session, start, end),
+        changes=None if events is None else [ChangeEventRow(*e) for e in events],
+        faults=fault_day,
+        problems_opened=None if problems is None else problems[0],
+        problems_closed=None if problems is None else problems[1],
+        audits=q.audits_in(session, start, end),
+        notes=q.notes_between(session, day, day),
+    )
+
+
+def parse_day(text: str | None, tz: tzinfo, now: datetime) -> date:
+    if not text:
+        return now.astimezone(tz).date()
+    day = rules.parse_day(text)
+    if day is None:
+        raise InputError("--date", f"{text!r} is not a date", "use YYYY-MM-DD, e.g. --date 2026-11-27")
+    if day > now.astimezone(tz).date():
+        raise InputError("--date", f"{text} is in the future", "give today or an earlier day")
+    return day
+
+
+def daily(ctx: Context, day_text: str | None = None, now: datetime | None = None) -> DailyLog:
+    ctx.require(READ)
+    tz_name = ctx.config.settings.timezone
+    tz = zone(tz_name)
+    day = parse_day(day_text, tz, now or utcnow())
+    with ctx.db.transaction() as session:
+        return assemble(session, day, tz, tz_name)
+
+
+def note(ctx: Context, text: str, day_text: str | None = None, now: datetime | None = None) -> q.NoteView:
+    """A technician's own entry (R7: attributed and timestamped), journaled with the record."""
+    ctx.require(ACTION_NOTE)
+    clean = scrub_text(text.strip())  # R11: no password=... or tokens in the log
+    if not clean:
+        raise InputError("TEXT", "the note is empty", 'write what was done, e.g. oaops log note "replaced disk on db1"')
+    if len(clean) > NOTE_MAX:
+        raise InputError("TEXT", f"the note has {len(clean)} characters (at most {NOTE_MAX})", "shorten it")
+    tz = zone(ctx.config.settings.timezone)
+    at = now or utcnow()
+    day = parse_day(day_text, tz, at)
+    with ctx.db.transaction() as session:
+        row = LogNote(day=day, at=at, actor=ctx.actor.login, text=clean)
+        session.add(row)
+        session.flush()
+        journal.append(session, ctx.actor.login, "log_note", row.id, "create", {"day": day.isoformat(), "text": clean})
+        return q.NoteView(row.id, day, at, row.actor, clean)
