@@ -26,6 +26,7 @@ from oaops.rules.schedule import OccurrenceState
 from oaops.runs import inventory as inv
 from oaops.runs import runner
 from oaops.runs.ingest import ProgressFn
+from oaops.services import notify
 from oaops.services.context import Context
 from oaops.store import backups as store
 from oaops.store import runs as store_runs
@@ -136,6 +137,7 @@ def run(
     timeout: int | None = None,
     planned: Planned | None = None,
     verify: bool = False,
+    change_id: str | None = None,
 ) -> BackupReport:
     """Back up the targets of the hosts in `limit` and record each set (R3.3); with `verify`, each
     new set is also restore-verified in the same module call, before retention prunes behind it."""
@@ -158,8 +160,12 @@ def run(
         schedule=schedule,
         timeout=timeout,
         hosts=list(planned.targets),
+        change_id=change_id,  # a change's backup before it applies (R18)
     )
-    return report(ctx, _start(ctx, spec, progress), check, verify)
+    result = report(ctx, _start(ctx, spec, progress), check, verify)
+    if result.exit_code and not check:
+        notify.backup_failed(ctx, result)  # R9: the group admin and technicians hear of it (never raises)
+    return result
 
 
 def report(ctx: Context, run_id: int, check: bool = False, verify: bool = False) -> BackupReport:
@@ -279,7 +285,10 @@ def verify(
         hosts=hosts,
     )
     run_id = _start(ctx, spec, progress)
-    return verify_report(ctx, run_id, [r.id for r in rows])
+    result = verify_report(ctx, run_id, [r.id for r in rows])
+    if result.exit_code:
+        notify.verify_failed(ctx, result)  # a backup that cannot be restored is no backup (R3.3)
+    return result
 
 
 def verify_report(ctx: Context, run_id: int, backup_ids: Sequence[int]) -> VerifyReport:

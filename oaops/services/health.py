@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,6 +89,7 @@ def check(
     schedule: str | None = None,
     planned: list[inv.InventoryHost] | None = None,
     timeout: int | None = None,
+    change_id: str | None = None,
 ) -> HealthReport:
     """Run the health playbook and record it; `planned` skips a second plan() when the caller did it.
 
@@ -106,6 +108,7 @@ def check(
         schedule=schedule,
         timeout=timeout,
         hosts=[h.name for h in hosts],
+        change_id=change_id,  # a change's baseline or verification (R18)
     )
     if progress:
         progress("start", {"hosts": len(hosts)})
@@ -120,7 +123,23 @@ def check(
     )
     # The recovery point of every backup target, from the records (no host round trip, R3.3).
     backup.record_freshness(ctx, outcome.run_id, hosts)
-    return report(ctx, outcome.run_id)
+    result = report(ctx, outcome.run_id)
+    after_check(ctx, result)
+    return result
+
+
+def after_check(ctx: Context, result: HealthReport) -> None:
+    """Critical results tell the technicians (R13); a critical service-affecting check opens a
+    fault (R13), a check critical N times in M days raises a problem (R14). The run is recorded
+    already: what fails here is reported on stderr and never fails the health run."""
+    from oaops.services import fault, notify, problem  # they read health reports; import late
+
+    notify.health_critical(ctx, result)
+    for hook in (fault.on_health_report, problem.on_health_report):
+        try:
+            hook(ctx, result)
+        except Exception as exc:
+            print(f"oaops: warning: {hook.__module__}: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 def report(ctx: Context, run_id: int) -> HealthReport:

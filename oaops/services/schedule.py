@@ -26,7 +26,7 @@ from oaops.rules.runs import Trigger
 from oaops.rules.schedule import OccurrenceState
 from oaops.runs.ingest import ProgressFn
 from oaops.runs.recover import pid_alive
-from oaops.services import backup, health
+from oaops.services import audit, backup, fault, health, notify
 from oaops.services.context import Context
 from oaops.store import schedules as store
 from oaops.store.models import utcnow
@@ -96,6 +96,16 @@ register(
         backup.scheduled_assess,
     )
 )
+# Compliance audits (R3.3, R10): e.g. weekly `audit` with args {profile: mlps2-level3}.
+register(
+    Job(
+        "audit",
+        audit.ACTION_RUN,
+        {"inventory": str, "forks": int, "profile": str},
+        audit.scheduled_run,
+        audit.scheduled_assess,
+    )
+)
 register(
     Job(
         "backup-verify",
@@ -163,10 +173,10 @@ class TickReport:
     exit_code: int = 0
 
 
-# Failed scheduled jobs must reach the technicians (R3.1, R12). The notification part (oaops/notify)
-# does not exist yet: when it does, it appends its sender here. Until then the occurrence record,
-# the journal, the tick's output line and its exit code 1 are the signal.
-ON_FAILURE: list[Callable[[Context, Schedule, Outcome], None]] = []
+# Failed scheduled jobs must reach the technicians (R3.1, R13): services.notify sends
+# `schedule.failed` (recorded, retried until sent); the occurrence record, the journal, the tick's
+# output line and its exit code 1 are the signal too.
+ON_FAILURE: list[Callable[[Context, Schedule, Outcome], None]] = [notify.schedule_failed]
 
 
 def _me() -> str:
@@ -214,6 +224,9 @@ def run_due(ctx: Context, now: datetime) -> TickReport:
                 outcome, refused = _execute(ctx, s, row, now)
                 input_error = input_error or refused
                 outcomes.append(outcome)
+        # Every tick also retries failed notifications and lets long faults escalate (R12, R13).
+        notify.retry_quietly(ctx, now)
+        fault.recompute_quietly(ctx, now)
     bad = {OccurrenceState.FAILED.value, OccurrenceState.TIMEOUT.value, OccurrenceState.MISSED.value}
     code = 2 if input_error else (1 if any(o.state in bad for o in (*settled, *outcomes)) else 0)
     return TickReport(now, True, outcomes, settled, code)

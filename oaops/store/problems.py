@@ -1,0 +1,163 @@
+"""Repository for the problem library (R14-R16): problems and their notes. Plain views out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from oaops.store import journal
+from oaops.store.faults import next_ref
+from oaops.store.models import Problem, ProblemNote
+
+KIND = "problem"
+
+
+@dataclass(frozen=True)
+class ProblemNoteRow:
+    id: int
+    actor: str
+    at: datetime
+    action: str
+    state: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ProblemRow:
+    id: int
+    ref: str
+    title: str
+    description: str
+    source: str
+    source_ref: str
+    host: str | None
+    nature: str | None
+    owner: str | None
+    collaborators: list[str] | None
+    solution: str | None
+    work_plan: str | None
+    deadline: date | None
+    state: str
+    raised_by: str
+    raised_at: datetime
+    classified_by: str | None
+    classified_at: datetime | None
+    started_at: datetime | None
+    resolved_by: str | None
+    resolved_at: datetime | None
+    resolution: str | None
+    verified_by: str | None
+    closed_at: datetime | None
+    reopened: int
+
+    def r15(self) -> dict[str, Any]:
+        return {
+            "nature": self.nature,
+            "owner": self.owner,
+            "collaborators": self.collaborators,
+            "solution": self.solution,
+            "work_plan": self.work_plan,
+            "deadline": self.deadline,
+        }
+
+
+@dataclass(frozen=True)
+class ProblemDetail:
+    problem: ProblemRow
+    notes: list[ProblemNoteRow]
+
+
+def view(p: Problem) -> ProblemRow:
+    return ProblemRow(
+        p.id,
+        p.ref,
+        p.title,
+        p.description,
+        p.source,
+        p.source_ref,
+        p.host,
+        p.nature,
+        p.owner,
+        None if p.collaborators is None else list(p.collaborators),
+        p.solution,
+        p.work_plan,
+        p.deadline,
+        p.state,
+        p.raised_by,
+        p.raised_at,
+        p.classified_by,
+        p.classified_at,
+        p.started_at,
+        p.resolved_by,
+        p.resolved_at,
+        p.resolution,
+        p.verified_by,
+        p.closed_at,
+        p.reopened,
+    )
+
+
+def _note_row(n: ProblemNote) -> ProblemNoteRow:
+    return ProblemNoteRow(n.id, n.actor, n.at, n.action, n.state, n.text)
+
+
+def create(session: Session, actor: str, at: datetime, **values: Any) -> Problem:
+    p = Problem(ref=next_ref(session, "PRB", Problem, at.year), raised_by=actor, raised_at=at, reopened=0, **values)
+    session.add(p)
+    session.flush()
+    return p
+
+
+def add_note(
+    session: Session, p: Problem, actor: str, at: datetime, action: str, text: str, data: dict[str, Any] | None = None
+) -> ProblemNote:
+    """A note or a state change, with its journal entry, in the caller's transaction."""
+    n = ProblemNote(problem_id=p.id, actor=actor, at=at, action=action, state=p.state, text=text)
+    session.add(n)
+    session.flush()
+    journal.append(session, actor, KIND, p.ref, action, {"state": p.state, "text": text, **(data or {})})
+    return n
+
+
+def by_ref(session: Session, ref: str, lock: bool = False) -> Problem | None:
+    q = select(Problem).where(Problem.ref == ref.upper())
+    if lock:
+        q = q.with_for_update()
+    return session.scalars(q).first()
+
+
+def detail(session: Session, ref: str) -> ProblemDetail | None:
+    p = by_ref(session, ref)
+    if p is None:
+        return None
+    notes = session.scalars(select(ProblemNote).where(ProblemNote.problem_id == p.id).order_by(ProblemNote.id)).all()
+    return ProblemDetail(view(p), [_note_row(n) for n in notes])
+
+
+def active_by_key(session: Session, key: str, active: list[str]) -> Problem | None:
+    return session.scalars(select(Problem).where(Problem.dedupe_key == key, Problem.state.in_(active))).first()
+
+
+def listing(session: Session, states: list[str] | None = None) -> list[ProblemRow]:
+    q = select(Problem).order_by(Problem.id)
+    if states:
+        q = q.where(Problem.state.in_(states))
+    return [view(p) for p in session.scalars(q)]
+
+
+def touched_between(session: Session, start: datetime, end: datetime) -> list[ProblemDetail]:
+    """Problems open at some time in [start, end): raised before the end and not closed before the start."""
+    q = (
+        select(Problem)
+        .where(Problem.raised_at < end, or_(Problem.closed_at.is_(None), Problem.closed_at >= start))
+        .order_by(Problem.id)
+    )
+    out = []
+    for p in session.scalars(q):
+        notes = session.scalars(select(ProblemNote).where(ProblemNote.problem_id == p.id).order_by(ProblemNote.id))
+        out.append(ProblemDetail(view(p), [_note_row(n) for n in notes]))
+    return out
