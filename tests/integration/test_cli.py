@@ -17,7 +17,10 @@ from tests.integration.conftest import Site
 
 def all_commands(group: click.Group, prefix: str = "oaops") -> list[tuple[str, click.Command]]:
     out: list[tuple[str, click.Command]] = [(prefix, group)]
-    for name, cmd in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # loads the lazily imported groups too
+        cmd = group.get_command(ctx, name)
+        assert cmd is not None, f"{prefix} {name} is listed but does not load"
         if isinstance(cmd, click.Group):
             out += all_commands(cmd, f"{prefix} {name}")
         else:
