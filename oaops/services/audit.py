@@ -24,7 +24,6 @@ from oaops.config import Schedule
 from oaops.errors import InputError, PermissionDenied
 from oaops.rules import audit as rules
 from oaops.rules import backup as backup_rules
-from oaops.rules import roles
 from oaops.rules import schedule as schedule_rules
 from oaops.rules.audit import Control, ControlStatus, Profile, Scored, Trend, WaiverState, WaiverView
 from oaops.rules.health import LAYERS
@@ -202,15 +201,7 @@ def plan(
     profile = profile_of(cat, profile_name)
     selected = _selected(cat, profile, only)
     hosts = inv.resolve(ctx.root, inventory, limit)
-    if roles.needs_unit_scope(ctx.actor.roles, ACTION_RUN):
-        mine = set(ctx.actor.units)
-        outside_hosts = sorted(h.name for h in hosts if not h.units() & mine)
-        if outside_hosts:
-            raise PermissionDenied(
-                ctx.actor.login,
-                f"audit {', '.join(outside_hosts[:5])} (outside their units, R10)",
-                "limit the audit to your unit, e.g. --limit " + " ".join(f"unit_{u}" for u in sorted(mine)),
-            )
+    ctx.require_units(ACTION_RUN, hosts, "audit", "limit the audit to your unit, e.g. --limit {units}")
     declared = set().union(*(c.parameters for c in cat.controls))
     for h in hosts:
         if not h.groups & set(LAYERS):

@@ -6,7 +6,7 @@ Opening the records also recovers runs a crashed process left behind (DESIGN.md)
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from oaops import config as config_mod
 from oaops.config import Config, User
 from oaops.errors import PermissionDenied
 from oaops.rules import roles
+from oaops.runs.inventory import InventoryHost
 from oaops.runs.recover import Recovered, recover
 from oaops.store.db import Database, open_database
 
@@ -44,6 +45,21 @@ class Context:
                 self.actor.login,
                 action.replace(".", " "),
                 f"ask for one of the roles {roles.who_may(action)} in oaops.yml",
+            )
+
+    def require_units(self, action: str, hosts: Iterable[InventoryHost], doing: str, fix: str) -> None:
+        """R10: a unit-scoped role (unit_admin) acts only on hosts of its own units; `fix` may name
+        {units}, the actor's unit groups (e.g. "--limit {units}")."""
+        if not roles.needs_unit_scope(self.actor.roles, action):
+            return
+        mine = set(self.actor.units)
+        outside = sorted(h.name for h in hosts if not h.units() & mine)
+        if outside:
+            units = " ".join(f"unit_{u}" for u in sorted(mine))
+            raise PermissionDenied(
+                self.actor.login,
+                f"{doing} {', '.join(outside[:5])} (outside their units, R10)",
+                fix.format(units=units),
             )
 
     def close(self) -> None:

@@ -6,8 +6,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from oaops.errors import InputError, PermissionDenied
-from oaops.rules import roles
+from oaops.errors import InputError
 from oaops.rules.health import LAYERS, SEVERITY, Status, exit_code, parse_status, threshold_problems, worst
 from oaops.rules.runs import RunStatus, Trigger
 from oaops.runs import inventory as inv
@@ -53,15 +52,7 @@ def plan(ctx: Context, inventory: Path, limit: str | None) -> list[inv.Inventory
     """Everything that can be refused is refused here, before a record is written."""
     ctx.require(ACTION)
     hosts = inv.resolve(ctx.root, inventory, limit)
-    if roles.needs_unit_scope(ctx.actor.roles, ACTION):
-        mine = set(ctx.actor.units)
-        outside = sorted(h.name for h in hosts if not h.units() & mine)
-        if outside:
-            raise PermissionDenied(
-                ctx.actor.login,
-                f"run health on {', '.join(outside[:5])} (outside their units, R10)",
-                "limit the run to your unit, e.g. --limit " + " ".join(f"unit_{u}" for u in sorted(mine)),
-            )
+    ctx.require_units(ACTION, hosts, "run health on", "limit the run to your unit, e.g. --limit {units}")
     for h in hosts:
         layers = h.vars.get("oa_health_layers")
         if not layers and not (h.groups & set(LAYERS)):
