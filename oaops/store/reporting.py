@@ -165,19 +165,19 @@ def worst_checks(session: Session, start: datetime, end: datetime, limit: int = 
     return [CheckView(*r) for r in rows]
 
 
-def checks_per_day(session: Session, start: datetime, end: datetime, tz: tzinfo) -> dict[date, dict[str, int]]:
-    rows = per_day(
-        session,
-        start,
-        end,
-        tz,
-        Check.checked_at,
-        lambda day: select(day, Check.status, func.count()).group_by(day, Check.status),
-    )
+def statuses_per_day(
+    session: Session, start: datetime, end: datetime, tz: tzinfo, at: Any, status: Any
+) -> dict[date, dict[str, int]]:
+    """{site-zone day: {status: count}} of the rows whose `at` lies in [start, end)."""
+    rows = per_day(session, start, end, tz, at, lambda day: select(day, status, func.count()).group_by(day, status))
     out: dict[date, dict[str, int]] = {}
-    for day, status, n in rows:
-        out.setdefault(day, {})[status] = int(n)
+    for day, name, n in rows:
+        out.setdefault(day, {})[name] = int(n)
     return out
+
+
+def checks_per_day(session: Session, start: datetime, end: datetime, tz: tzinfo) -> dict[date, dict[str, int]]:
+    return statuses_per_day(session, start, end, tz, Check.checked_at, Check.status)
 
 
 @dataclass(frozen=True)
@@ -331,18 +331,7 @@ def worst_gap(session: Session, start: datetime, end: datetime) -> tuple[float |
 
 
 def backups_per_day(session: Session, start: datetime, end: datetime, tz: tzinfo) -> dict[date, dict[str, int]]:
-    rows = per_day(
-        session,
-        start,
-        end,
-        tz,
-        Backup.started_at,
-        lambda day: select(day, Backup.status, func.count()).group_by(day, Backup.status),
-    )
-    out: dict[date, dict[str, int]] = {}
-    for day, status, n in rows:
-        out.setdefault(day, {})[status] = int(n)
-    return out
+    return statuses_per_day(session, start, end, tz, Backup.started_at, Backup.status)
 
 
 def failed_backups(
