@@ -88,5 +88,23 @@ def needs_unit_scope(roles: frozenset[Role], action: str) -> bool:
     return not unscoped and bool(roles & UNIT_SCOPED & PERMISSIONS[action])
 
 
+# How a refusal names an action where "noun verb" reads badly ("may not change implement").
+ACTION_WORDS = {
+    "change.request": "request a change",
+    "change.approve": "approve a change",
+    "change.implement": "implement a change",
+    "change.review": "review a change",
+    "change.close": "close a change",
+    "change.cancel": "cancel a change",
+    "audit.run": "run an audit",
+    "audit.waive": "ask for an audit waiver",
+    "audit.approve": "decide an audit waiver",
+}
+
+
+def describe(action: str) -> str:
+    return ACTION_WORDS.get(action, action.replace(".", " "))
+
+
 def who_may(action: str) -> str:
     return ", ".join(sorted(r.value for r in PERMISSIONS[action]))

@@ -1005,12 +1005,14 @@ def diffs_of(ctx: Context, run_id: int) -> list[dict[str, Any]]:
             if not isinstance(before, str) or not isinstance(after, str) or before == after:
                 continue
             path = str(item.get("before_header") or item.get("after_header") or "")
+            header = str(item.get("after_header") or "")
             text = "".join(
                 difflib.unified_diff(
                     before.splitlines(keepends=True),
                     after.splitlines(keepends=True),
-                    fromfile=str(item.get("before_header") or "before"),
-                    tofile=str(item.get("after_header") or "after"),
+                    # the target file on both sides: a template's after_header is its temp copy
+                    fromfile=f"{path} (before)" if path else "before",
+                    tofile=header if path and header.startswith(path) else f"{path} (after)" if path else "after",
                 )
             )
             out.append(

@@ -43,7 +43,7 @@ class Context:
         if not roles.allowed(self.actor.roles, action):
             raise PermissionDenied(
                 self.actor.login,
-                action.replace(".", " "),
+                roles.describe(action),
                 f"ask for one of the roles {roles.who_may(action)} in oaops.yml",
             )
 

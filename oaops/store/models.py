@@ -332,7 +332,6 @@ class ChangeLock(Base):
     acquired_at: Mapped[datetime]
 
 
-
 # ---- compliance audits (R3.3, R9, R10, R11) --------------------------------------------------
 
 
