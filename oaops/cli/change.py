@@ -298,29 +298,30 @@ def list_cmd(states: tuple[str, ...], open_only: bool, as_json: bool) -> int:
         print_json(rows)
         return 0
     table = Table(title="changes (变更)", title_justify="left")
-    for col in ("id", "state", "class", "type", "risk", "title", "hosts", "window", "requester", "approver"):
+    for col in ("id", "state", "class · risk", "type", "title", "hosts", "window", "requester → approver"):
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(
             r.id,
             state_text(r),
-            r.change_class,
+            f"{r.change_class} · {r.risk}",
             type_text(r.type),
-            r.risk,
             escape(r.title),
             r.limit,
-            _window(r, tz),
-            r.requester,
-            r.approver or "-",
+            _window(r, tz, short=True),
+            f"{r.requester} → {r.approver or '-'}",
         )
     out.print(table)
     return 0
 
 
-def _window(row: ChangeRow, tz: ZoneInfo | None = None) -> str:
+def _window(row: ChangeRow, tz: ZoneInfo | None = None, short: bool = False) -> str:
     z = tz or zone(row.window_tz)
     zone_name = row.window_tz if tz is None else ""
-    return f"{when(row.window_start, z)[:16]} - {when(row.window_end, z)[:16]} {zone_name}".strip()
+    start, end = when(row.window_start, z)[:16], when(row.window_end, z)[:16]
+    if short and start[:10] == end[:10]:
+        end = end[11:]  # the same day: 2026-11-29 12:46-14:46
+    return f"{start} - {end} {zone_name}".strip()
 
 
 @command.command(
