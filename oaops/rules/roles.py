@@ -88,7 +88,7 @@ def needs_unit_scope(roles: frozenset[Role], action: str) -> bool:
     return not unscoped and bool(roles & UNIT_SCOPED & PERMISSIONS[action])
 
 
-# How a refusal names an action where "noun verb" reads badly ("may not change implement").
+# How a refusal names an action ("may not sign the monthly review"); the rest read as they are.
 ACTION_WORDS = {
     "change.request": "request a change",
     "change.approve": "approve a change",
@@ -99,6 +99,25 @@ ACTION_WORDS = {
     "audit.run": "run an audit",
     "audit.waive": "ask for an audit waiver",
     "audit.approve": "decide an audit waiver",
+    "read.records": "read the records",
+    "journal.verify": "verify the journal",
+    "db.upgrade": "upgrade the records database",
+    "schedule.install": "install schedules",
+    "run.backup": "run backups",
+    "backup.verify": "verify backups",
+    "backup.restore": "restore a backup",
+    "log.note": "write in the daily log",
+    "review.sign": "sign the monthly review",
+    "demo.generate": "generate demo records",
+    "fault.open": "open a fault",
+    "fault.work": "work a fault",
+    "fault.level": "set a fault's level",
+    "problem.add": "add a problem",
+    "problem.classify": "classify a problem",
+    "problem.work": "work on a problem",
+    "problem.verify": "verify a problem",
+    "notify.retry": "retry notifications",
+    "notify.test": "send test notifications",
 }
 
 

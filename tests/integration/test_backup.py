@@ -216,7 +216,7 @@ def test_restore_is_the_group_admins_and_refuses_to_overwrite_without_force(bk: 
     args = ["backup", "restore", str(pg["id"]), "--to", to, "--quiet", "-i", str(bk.inventory)]
     code, _, err = cli(bk.site, args, OAOPS_USER="tech")
     assert code == 2
-    one_line_error(err, "user 'tech'", "may not backup restore", "group_admin")
+    one_line_error(err, "user 'tech'", "may not restore a backup", "group_admin")
 
     code, out, err = cli(bk.site, args)
     assert code == 0, err

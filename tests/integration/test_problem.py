@@ -66,7 +66,7 @@ def test_a_problem_from_add_to_verified_and_reopened(psite: Site) -> None:
     ref = f"PRB-{datetime.now(UTC).year}-0001"
     # R15: nothing starts before nature, owner, collaborators, solution, work plan and deadline are set
     refused(psite, ["problem", "start", ref], "R15 fields not set", "nature", "deadline", user="alice")
-    refused(psite, ["problem", "classify", ref, "--nature", "capacity"], "may not problem classify", user="carol")
+    refused(psite, ["problem", "classify", ref, "--nature", "capacity"], "may not classify a problem", user="carol")
     deadline = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
     out = ok(psite, ["problem", "classify", ref, "--nature", "capacity", "--owner", "alice"])
     assert "still to set before work starts (R15): collaborators, solution, work_plan, deadline" in out
@@ -98,7 +98,7 @@ def test_a_problem_from_add_to_verified_and_reopened(psite: Site) -> None:
     ok(psite, ["problem", "resolve", ref, "--resolution", "归档任务已上线"], "alice")
     # R16: the owner may not verify their own problem, even as a group admin
     refused(psite, ["problem", "verify", ref], "the owner may not verify their own problem", "R16", user="alice")
-    refused(psite, ["problem", "verify", ref], "may not problem verify", "group_admin", user="carol")
+    refused(psite, ["problem", "verify", ref], "may not verify a problem", "group_admin", user="carol")
     out = ok(psite, ["problem", "verify", ref, "--note", "checked free space: 60%"], "bob")
     assert "closed" in out
     # closed: out of the active library, the record stays
@@ -109,7 +109,7 @@ def test_a_problem_from_add_to_verified_and_reopened(psite: Site) -> None:
         (ref, "closed", "bob")
     ]
     refused(psite, ["problem", "note", ref, "more"], "is closed")
-    refused(psite, ["problem", "reopen", ref, "--reason", "again"], "may not problem classify", user="carol")
+    refused(psite, ["problem", "reopen", ref, "--reason", "again"], "may not classify a problem", user="carol")
     ok(psite, ["problem", "reopen", ref, "--reason", "又写满了"], "bob")
     shown = json.loads(ok(psite, ["problem", "show", ref, "--json"]))
     p = shown["problem"]

@@ -154,7 +154,7 @@ def test_note_is_attributed_journaled_and_shown_in_the_days_log(demo: Demo) -> N
     ("args", "user", "needles"),
     [
         (["log", "note", "  "], "tester", ("TEXT", "empty")),
-        (["log", "note", "x"], "reader", ("may not log note", "technician")),
+        (["log", "note", "x"], "reader", ("may not write in the daily log", "technician")),
         (["log", "daily", "--date", "2026-13-01"], "tester", ("--date", "not a date")),
         (["log", "daily", "--date", "2027-01-01"], "tester", ("--date", "future")),
     ],
@@ -326,7 +326,7 @@ def test_review_prepare_sign_show_and_a_later_change(demo: Demo, tmp_path: Path)
 
     code, _, err = demo.cli(["review", "sign", "--month", "2026-09", "--findings", str(findings)], "tester")
     assert code == 2
-    one_line_error(err, "may not review sign", "system_manager")
+    one_line_error(err, "may not sign the monthly review", "system_manager")
 
     code, out, err = demo.cli(["review", "sign", "--month", "2026-09", "--findings", str(findings)], demo_year.MANAGER)
     assert code == 0, err
@@ -413,7 +413,7 @@ def test_demo_year_command_fills_an_empty_database(tmp_path: Path) -> None:
     one_line_error(err, "--end", "in the future")
     code, _, err = d.cli(["demo", "year", "--small"], "reader")
     assert code == 2
-    one_line_error(err, "may not demo generate")
+    one_line_error(err, "may not generate demo records")
     code, out, err = d.cli(["demo", "year", "--small", "--end", "2026-10"])
     assert code == 0, err
     assert "demo records 2026-09 .. 2026-10" in out

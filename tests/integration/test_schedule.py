@@ -124,7 +124,7 @@ def test_a_leader_may_list_but_not_tick_or_install(
     assert_one_line_error(err, "'lily'", "may not run schedule 'daily-health'")
     code, _, err = run_cli(["schedule", "install", "--cron", "--dry-run"], capsys)
     assert code == 2
-    assert_one_line_error(err, "'lily'", "may not schedule install")
+    assert_one_line_error(err, "'lily'", "may not install schedules")
 
 
 def test_bad_now_is_exit_2(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
