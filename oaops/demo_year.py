@@ -18,11 +18,14 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import yaml
 from sqlalchemy import Integer, Table, func, insert, select, text
 from sqlalchemy.orm import Session
 
+from oaops.rules import audit as rules_audit
 from oaops.rules.backup import Keep, zone
 from oaops.rules.health import THRESHOLDS
 from oaops.rules.report import day_bounds, month
@@ -35,6 +38,7 @@ TECHNICIANS = ("ops.li", "ops.wang", "ops.zhang")
 MANAGER = "manager.chen"  # system_manager (R5)
 ADMIN = "admin.zhao"  # group_admin (R9, R16)
 CHUNK = 5000
+AUDIT_PROFILE = "baseline"  # roles/oa_audit/files/profiles
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,8 @@ class Writer:
         "change_events",
         "change_steps",
         "audits",
+        "waivers",
+        "control_results",
         "faults",
         "fault_steps",
         "problems",
@@ -362,6 +368,7 @@ def generate(
     missed_days = set(rng.sample(range(days), k=min(days, max(1, days // 150))))
     verify_weekday = 6  # Sunday
     keep = str(Keep())
+    audits = AuditDemo.load()
     for m in months:
         d = m.first_day
         while d <= m.last_day:
@@ -566,7 +573,7 @@ def generate(
                 chain.append((when, who, "log_note", str(nid), "create", {"day": d.isoformat(), "text": note}))
             d += timedelta(days=1)
         # the monthly audit, on the 5th at 10:00 (R3.3, R10)
-        _audit(w, chain, rng, m.first_day + timedelta(days=4), at, hosts, months.index(m))
+        _audit(w, chain, rng, m.first_day + timedelta(days=4), at, hosts, audits)
         w.flush()
         if progress:
             progress(f"{m.text}: {sum(w.counts.values())} rows so far")
@@ -653,6 +660,36 @@ def _occurrence(w: Writer, schedule: str, job: str, due: datetime, state: str, r
     )
 
 
+@dataclass
+class AuditDemo:
+    """The baseline profile's controls of the real catalog, and what each host fails, carried from
+    month to month so the trend (new, fixed, still failing) is a real one."""
+
+    controls: list[rules_audit.Control]
+    failing: dict[tuple[str, str], bool] = field(default_factory=dict)
+    waivers: list[rules_audit.WaiverView] = field(default_factory=list)
+    previous: int | None = None
+
+    @classmethod
+    def load(cls) -> AuditDemo:
+        files = Path(__file__).resolve().parents[1] / "roles" / "oa_audit" / "files"
+        try:
+            catalog = yaml.safe_load((files / "catalog.yml").read_text(encoding="utf-8"))
+            profile = yaml.safe_load((files / "profiles" / f"{AUDIT_PROFILE}.yml").read_text(encoding="utf-8"))
+        except OSError:  # an installed package without the checkout's roles/: scores only
+            return cls([])
+        controls = [rules_audit.parse_control(c) for c in catalog["controls"]]
+        return cls(rules_audit.select(controls, rules_audit.parse_profile(profile)))
+
+
+# how likely a control fails on a host at the first audit, per unit (the branches lag behind)
+FAIL_RATE = {"hq": 0.08, "branch_a": 0.22, "branch_b": 0.15}
+DEMO_WAIVERS = (  # (control, hosts, reason, months it lasts)
+    ("OS-NET-01", "app-*", "数据中心边界防火墙已过滤该网段 / the data-centre firewall filters this segment", 8),
+    ("DB-PG-03", "db-*", "内网直连，TLS 改造排期至明年 / internal link; TLS rework scheduled next year", 24),
+)
+
+
 def _audit(
     w: Writer,
     chain: list[tuple[datetime, str, str, str, str, dict[str, Any]]],
@@ -660,35 +697,106 @@ def _audit(
     day: date,
     at: Callable[..., datetime],
     hosts: list[Host],
-    index: int,
+    demo: AuditDemo,
 ) -> None:
+    """One monthly audit: a ControlResult per host and control of its layers, waivers applied by
+    rules.audit, scored by rules.audit.scores (the same code as `oaops audit`)."""
     when = at(day, 10, 0)
     run_id = _run(w, chain, "audit", "audit.yml", when, 300.0, "schedule", "monthly-audit", "ops.scheduler")
-    base = {"hq": 86.0, "branch_a": 74.0, "branch_b": 80.0}
-    units: dict[str, dict[str, Any]] = {}
-    unit_scores: list[float] = []
-    for u in UNITS:
-        score = round(min(99.0, base[u] + index * rng.uniform(0.3, 1.2) + rng.uniform(-3, 3)), 1)
-        unit_scores.append(score)
-        units[u] = {"score": score, "passed_weight": score, "total_weight": 100.0, "counts": {}}
-    overall = round(sum(unit_scores) / len(unit_scores), 1)
+    if not demo.waivers and demo.controls:
+        ids = {c.id for c in demo.controls}
+        for control, pattern, reason, months in DEMO_WAIVERS:
+            if control not in ids:
+                continue
+            wid = w.next_id("waivers")
+            asked = when - timedelta(days=2)
+            view = rules_audit.WaiverView(
+                wid,
+                control,
+                pattern,
+                reason,
+                rules_audit.WaiverState.APPROVED.value,
+                rng.choice(TECHNICIANS),
+                asked,
+                asked + timedelta(days=30 * months),
+                ADMIN,
+                asked + timedelta(hours=20),
+                "risk accepted",
+            )
+            demo.waivers.append(view)
+            w.add("waivers", {**view.__dict__})
+            chain.append(
+                (asked, view.requested_by, "waiver", str(wid), "request", {"control": control, "hosts": pattern})
+            )
+            chain.append((view.decided_at or asked, ADMIN, "waiver", str(wid), "approve", {"note": view.decision_note}))
+    scored: list[rules_audit.Scored] = []
+    for h in hosts:
+        for c in demo.controls:
+            if c.layer not in h.layers:
+                continue
+            key = (h.name, c.id)
+            if key not in demo.failing:
+                demo.failing[key] = rng.random() < FAIL_RATE[h.unit] * (1.5 if c.layer == "os" else 1.0)
+            elif demo.failing[key]:
+                demo.failing[key] = rng.random() > 0.18  # fixed at last
+            else:
+                demo.failing[key] = rng.random() < 0.01  # a regression
+            raw = "fail" if demo.failing[key] else "pass"
+            status, waiver, note = rules_audit.apply_waivers(raw, c.id, h.name, demo.waivers, when)
+            scored.append(rules_audit.Scored(h.name, c.id, c.layer, status, c.score_weight))
+            w.add(
+                "control_results",
+                {
+                    "id": w.next_id("control_results"),
+                    "run_id": run_id,
+                    "task_result_id": None,
+                    "host": h.name,
+                    "control_id": c.id,
+                    "layer": c.layer,
+                    "severity": c.severity,
+                    "weight": c.score_weight,
+                    "status": status,
+                    "raw_status": raw,
+                    "evidence": "demo: does not meet the control" if raw == "fail" else "demo: as required",
+                    "expected": "",
+                    "waiver_id": waiver.id if waiver else None,
+                    "waiver_note": note,
+                    "checked_at": when + timedelta(seconds=rng.randint(5, 280)),
+                },
+            )
+    result = rules_audit.scores(scored, {h.name: [h.unit] for h in hosts})
+    overall = result["overall"]["score"]
+    counts: dict[str, int] = {}
+    for r in scored:
+        counts[r.status] = counts.get(r.status, 0) + 1
     w.add(
         "audits",
         {
             "run_id": run_id,
-            "profile": "oa-baseline",
+            "profile": AUDIT_PROFILE,
             "scope": "all",
             "inventory": "inventories/example",
             "catalog_sha256": "0" * 64,
-            "controls": 40,
-            "hosts": len(hosts),
+            "controls": len(demo.controls),
+            "hosts": len({r.host for r in scored}),
             "score": overall,
-            "counts": {"pass": int(overall * 40), "fail": 4000 - int(overall * 40)},
-            "scores": {"overall": {"score": overall}, "unit": units, "host": {}, "layer": {}},
-            "previous_run_id": None,
+            "counts": counts,
+            "scores": result,
+            "previous_run_id": demo.previous,
             "created_at": when + timedelta(seconds=300),
         },
     )
+    chain.append(
+        (
+            when + timedelta(seconds=300),
+            "ops.scheduler",
+            "audit",
+            str(run_id),
+            "scored",
+            {"score": overall, "counts": counts},
+        )
+    )
+    demo.previous = run_id
 
 
 def _changes(

@@ -26,7 +26,7 @@ from oaops.cli.main import main
 from oaops.rules.backup import zone
 from oaops.rules.report import month
 from oaops.store.db import Database, open_database
-from oaops.store.models import Backup, Check, Journal, ScheduleOccurrence
+from oaops.store.models import Audit, Backup, Check, ControlResult, Journal, ScheduleOccurrence
 from tests.fixtures import pg
 from tests.fixtures.services import require
 from tests.integration.conftest import Site
@@ -106,6 +106,24 @@ def test_generated_year_keeps_an_intact_journal(demo: Demo) -> None:
     assert code == 0, err + out
     assert "journal intact" in out
     assert _count(demo.db, select(func.count()).select_from(Journal)) > 100
+
+
+def test_demo_audits_are_real_audits_with_results_a_previous_and_a_trend(demo: Demo) -> None:
+    """The generated monthly audits use the catalog's baseline controls, so `oaops audit report`
+    on the demo shows findings per control and the trend against the month before (R3.3, R10)."""
+    with demo.db.transaction() as session:
+        audits = session.execute(select(Audit).order_by(Audit.created_at)).scalars().all()
+        results = int(session.execute(select(func.count()).select_from(ControlResult)).scalar_one())
+        ids = set(session.execute(select(ControlResult.control_id)).scalars())
+    assert [a.profile for a in audits] == ["baseline", "baseline"]
+    assert audits[0].previous_run_id is None and audits[1].previous_run_id == audits[0].run_id
+    assert results == sum(sum(a.counts.values()) for a in audits)
+    assert "OS-SSH-01" in ids and "DB-PG-01" in ids
+    code, out, err = demo.cli(["audit", "report", str(audits[1].run_id), "--format", "json"])
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["trend"]["previous_run"] == audits[0].run_id
+    assert report["results"] and {r["status"] for r in report["results"]} >= {"pass", "fail"}
 
 
 def test_demo_year_refuses_a_database_that_holds_runs(demo: Demo) -> None:
