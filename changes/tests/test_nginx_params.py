@@ -18,8 +18,8 @@ def test_configuration_passes_nginx_t(host: Any, change_vars: dict[str, Any]) ->
 
 
 def test_site_answers(host: Any, verify_vars: dict[str, Any]) -> None:
-    reply = http_get(host, verify_vars["url"])
-    assert reply.get("status") == int(verify_vars.get("expect_status", 200)), reply.get("msg")
+    reply, expected = http_get(host, verify_vars["url"]), int(verify_vars.get("expect_status", 200))
+    assert reply.get("status") == expected, f"{verify_vars['url']} answered {reply.get('status')}, not {expected}"
 
 
 def test_new_headers_are_served(host: Any, change_vars: dict[str, Any], verify_vars: dict[str, Any]) -> None:

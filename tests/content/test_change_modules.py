@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.nginx import Nginx
-from tests.fixtures.services import require
+from tests.fixtures.services import require, services_required
 
 from ._ansible import ROOT, VENV_BIN, ansible_env
 
@@ -93,7 +94,7 @@ def test_the_pg_setting_module_is_honest_in_check_mode_and_changes_nothing_when_
         assert rc != 0 and "not a parameter of this server" in res["msg"]
 
 
-def play(tmp: Path, playbook: str, extravars: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+def play(tmp: Path, playbook: str, extravars: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             str(VENV_BIN / "ansible-playbook"),
@@ -102,6 +103,7 @@ def play(tmp: Path, playbook: str, extravars: dict[str, Any]) -> subprocess.Comp
             f"playbooks/{playbook}",
             "-e",
             json.dumps(extravars),
+            *args,
         ],
         cwd=ROOT,
         env=ansible_env(tmp),
@@ -158,3 +160,49 @@ def test_the_snapshot_and_restore_playbooks_run_on_their_own(nginx: Nginx, tmp_p
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert nginx.headers_path.read_bytes() == before
     assert "x-test" not in nginx.get("/").headers
+
+
+def _require_python_apt() -> None:
+    """Ansible's apt module previews (check mode) only with python3-apt in a system Python; without
+    it, it would install python3-apt, which a check-mode test must not do."""
+    if shutil.which("dpkg-query") is None or shutil.which("apt-get") is None:
+        problem = "not a Debian-family machine (no dpkg-query/apt-get)"
+    elif subprocess.run(["/usr/bin/python3", "-c", "import apt"], capture_output=True, check=False).returncode:
+        problem = "python3-apt not installed (apt-get install python3-apt)"
+    else:
+        return
+    if services_required():
+        pytest.fail(f"the package change preview needs apt: {problem}", pytrace=False)
+    pytest.skip(problem)
+
+
+def _installed(package: str) -> str:
+    return subprocess.run(
+        ["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def test_the_package_change_previews_a_pin_honestly_and_names_a_version_that_does_not_exist(tmp_path: Path) -> None:
+    """--check only: nothing is installed, upgraded or downgraded on this machine."""
+    _require_python_apt()
+    package = "bash"
+    version = _installed(package)
+    same = play(
+        tmp_path,
+        "change_package.yml",
+        {"oa_change_package_name": package, "oa_change_package_version": version},
+        "--check",
+    )
+    assert same.returncode == 0, same.stdout[-2000:]
+    assert "changed=0" in same.stdout and "failed=0" in same.stdout
+    missing = "0.0.0-oaops-nonexistent"
+    bad = play(
+        tmp_path,
+        "change_package.yml",
+        {"oa_change_package_name": package, "oa_change_package_version": missing},
+        "--check",
+    )
+    assert bad.returncode != 0
+    assert f"{package}={missing}" in bad.stdout  # the failure names the package and the version
+    assert "failed=1" in bad.stdout
+    assert _installed(package) == version

@@ -20,14 +20,16 @@ from typing import Any
 import psycopg
 import pytest
 import yaml
+from psycopg import sql
 from sqlalchemy import func, select
 
+from oaops import demo_data
 from oaops.cli.main import main
 from oaops.runs.inventory import resolve
 from oaops.store import changes as store
 from oaops.store.db import Database, open_database
 from oaops.store.journal import verify as journal_verify
-from oaops.store.models import Change, ChangeLock, Journal, Run
+from oaops.store.models import Backup, Change, ChangeLock, Journal, Run
 from tests.fixtures.nginx import Nginx, start_nginx
 from tests.fixtures.services import require
 from tests.integration.conftest import ROOT, Site
@@ -371,6 +373,7 @@ def test_a_failed_verification_rolls_back_byte_for_byte_and_the_site_answers_aga
     verify = next(s for s in d["steps"] if s["step"] == "verify")
     failed = [t for t in verify["detail"]["tests"] if t["status"] != "passed"]
     assert [t["name"].split("[")[0] for t in failed] == ["test_site_answers"]
+    assert "answered 503, not 200" in failed[0]["message"]  # what a technician reads in `change show`
     assert bad["after"] == bad["before"]  # byte for byte
     assert bad["reply"].status == 200  # and the service answers again
     assert d["row"]["review_required"]
@@ -546,6 +549,95 @@ def test_the_retrospective_approval_comes_from_someone_else_then_a_manual_rollba
     assert cs.show(cid)["row"]["state"] == "rolled_back"
     cs.ok("tech", "change", "review", cid, "--note", "found the slow report query; log off again")
     cs.ok("mgr", "change", "close", cid)
+
+
+# ---- a normal PostgreSQL change that backs its database up first ---------------------------------
+
+
+@pytest.fixture
+def pg_param() -> Iterator[psycopg.Connection[Any]]:
+    """A connection to the machine's server; afterwards log_min_duration_statement is as it was:
+    RESET when postgresql.auto.conf did not set it before, else set back to its old value."""
+    conn = psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True)
+    setting, unit, source = conn.execute(
+        "SELECT setting, unit, sourcefile FROM pg_settings WHERE name = 'log_min_duration_statement'"
+    ).fetchone()  # type: ignore[misc]
+    try:
+        yield conn
+    finally:
+        if (source or "").endswith("postgresql.auto.conf"):
+            old = sql.Literal(f"{setting}{unit or ''}" if setting != "-1" else setting)
+            conn.execute(sql.SQL("ALTER SYSTEM SET log_min_duration_statement = {}").format(old))
+        else:
+            conn.execute("ALTER SYSTEM RESET log_min_duration_statement")
+        conn.execute("SELECT pg_reload_conf()")
+        conn.close()
+
+
+@pytest.mark.postgres
+def test_a_postgresql_change_backs_its_database_up_first_and_verifies_the_parameter(
+    cs: ChangeSite, pg_param: psycopg.Connection[Any]
+) -> None:
+    """snapshot.backup names a PostgreSQL target of the host: the backup job runs as a step of the
+    change (R18), its set is restore-verified, then the parameter is applied with a reload."""
+    database = f"oa_chg_bk_{os.getpid()}"
+    demo_data.seed_postgres(database, demo_data.Size(departments=2, users=10, documents=10, body_kb=0.1))
+    try:
+        host = {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": sys.executable,
+            "oa_change_snapshot_store": str(cs.dir / "snapshots"),
+            "oa_backup_dir": str(cs.dir / "pg-backups"),
+            "oa_backup_targets": [{"name": "oa_db", "type": "postgresql", "databases": [database]}],
+        }
+        groups = {g: {"hosts": {"db1": None}} for g in ("os", "database", "unit_hq")}
+        inventory = cs.dir / "pg-inventory.yml"
+        inventory.write_text(yaml.safe_dump({"all": {"hosts": {"db1": host}, "children": groups}}), encoding="utf-8")
+        path = cs.request(
+            "pg-backup",
+            type="configuration_parameter",
+            hosts="db1",
+            inventory=str(inventory),
+            playbook="change_postgresql.yml",
+            vars={"oa_change_postgresql_name": "log_min_duration_statement", "oa_change_postgresql_value": "3456"},
+            snapshot={"backup": ["oa_db"]},
+            verify={"health": False, "tests": ["changes/tests/test_postgresql_param.py"], "vars": {"expect": "3456ms"}},
+        )
+        cid = cs.new("tech", path)
+        cs.ok("tech", "change", "submit", cid)
+        cs.ok("mgr", "change", "approve", cid)
+        code, out, err = cs.cli("tech", "change", "run", cid, "--yes", "--quiet")
+        assert code == 0, out + err
+        assert pg_param.execute("SHOW log_min_duration_statement").fetchone()[0] == "3456ms"  # type: ignore[index]
+        d = cs.show(cid)
+        assert d["row"]["state"] == "succeeded"
+        # the preview named postgresql.auto.conf, so it was snapshotted after the backup
+        assert steps_of(d) == [
+            ("backup", "ok"),
+            ("preview", "ok"),
+            ("snapshot", "ok"),
+            ("apply", "ok"),
+            ("verify", "ok"),
+        ]
+        backup_step = next(s for s in d["steps"] if s["step"] == "backup")
+        tests = next(s for s in d["steps"] if s["step"] == "verify")["detail"]["tests"]
+        assert {t["status"] for t in tests} == {"passed"} and len(tests) == 2
+        db = cs.db()
+        try:
+            with db.transaction() as s:
+                run = s.get(Run, backup_step["run_id"])
+                assert run is not None and (run.kind, run.change_id, run.trigger) == ("backup", cid, "change")
+                sets = s.scalars(select(Backup).where(Backup.run_id == run.id)).all()
+                assert [(b.host, b.target, b.kind, b.status, b.verify_status) for b in sets] == [
+                    ("db1", "oa_db", "postgresql", "ok", "ok")
+                ]
+        finally:
+            db.dispose()
+        assert backup_step["detail"]["sets"] == [
+            {"id": sets[0].id, "host": "db1", "target": "oa_db", "status": "ok", "verify": "ok"}
+        ]
+    finally:
+        demo_data.drop_postgres(database)
 
 
 # ---- a rollback that cannot be verified ends as failed, loudly ---------------------------------
