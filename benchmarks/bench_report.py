@@ -7,6 +7,8 @@ database, then times, `--repeat` times each, as a user runs them (one `oaops` pr
   monthly pdf    the same as PDF (WeasyPrint, CJK font)
   yearly         `oaops report yearly --year Y --format html`
   review         `oaops review prepare --month M` (the three logs of R5, 31 daily logs)
+  audit report   `oaops audit report RUN --format html` of the month's audit (100 hosts x the
+                 baseline controls, ~3 900 results)
 and prints the medians. Target: each report under 5 s on this machine.
 
     .venv/bin/python benchmarks/bench_report.py --repeat 3
@@ -23,12 +25,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from sqlalchemy import func, select
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
 from oaops import config, demo_year  # noqa: E402
 from oaops.store.db import open_database  # noqa: E402
+from oaops.store.models import Audit  # noqa: E402
 
 END = "2026-10"
 
@@ -75,6 +80,8 @@ def main() -> int:
         url = f"sqlite:///{work}/year.db" if backend == "sqlite" else fresh_pg(PG_NAME)
         db = open_database(url)
         g = demo_year.generate(db, args.end)
+        with db.transaction() as session:
+            last_audit = session.execute(select(func.max(Audit.run_id))).scalar_one()
         db.dispose()
         env = {
             **os.environ,
@@ -97,6 +104,9 @@ def main() -> int:
                 ["report", "yearly", "--year", year, "--format", "html", "-o", f"{out}-y.html"], env, args.repeat
             ),
             "review prepare": timed(["review", "prepare", "--month", args.end], env, args.repeat),
+            "audit report html": timed(
+                ["audit", "report", str(last_audit), "--format", "html", "-o", f"{out}-a.html"], env, args.repeat
+            ),
             "oaops --version": timed(["--version"], env, args.repeat),
         }
         checks = g.rows.get("checks", 0)
