@@ -8,6 +8,7 @@ the lock) and runs the one to run now, one job at a time.
 
 from __future__ import annotations
 
+import importlib
 import os
 import shlex
 import socket
@@ -16,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from oaops.config import Config, Schedule
 from oaops.errors import InputError, PermissionDenied
@@ -26,7 +27,6 @@ from oaops.rules.runs import Trigger
 from oaops.rules.schedule import OccurrenceState
 from oaops.runs.ingest import ProgressFn
 from oaops.runs.recover import pid_alive
-from oaops.services import audit, backup, fault, health, notify
 from oaops.services.context import Context
 from oaops.store import schedules as store
 from oaops.store.models import utcnow
@@ -41,13 +41,28 @@ AssessFn = Callable[[Context, int], tuple[OccurrenceState, str]]
 @dataclass(frozen=True)
 class Job:
     """A job a schedule can name. `run` starts and records it and returns the run id; `assess`
-    turns a finished run into the occurrence's state (also for runs a dead tick left behind)."""
+    turns a finished run into the occurrence's state (also for runs a dead tick left behind).
+    Both are "module:function" and imported when a tick runs the job: every command validates
+    the schedules at the door, and should not pay for importing every job's service."""
 
     name: str
     action: str  # the permission the ticking user needs (R8)
     args: Mapping[str, type]  # accepted `args:` and their types
-    run: RunFn
-    assess: AssessFn
+    run_ref: str
+    assess_ref: str
+
+    @staticmethod
+    def _resolve(ref: str) -> Callable[..., Any]:
+        module, _, name = ref.partition(":")
+        return cast(Callable[..., Any], getattr(importlib.import_module(module), name))
+
+    @property
+    def run(self) -> RunFn:
+        return self._resolve(self.run_ref)
+
+    @property
+    def assess(self) -> AssessFn:
+        return self._resolve(self.assess_ref)
 
 
 JOBS: dict[str, Job] = {}
@@ -59,6 +74,8 @@ def register(job: Job) -> None:
 
 
 def _health_run(ctx: Context, schedule: Schedule, now: datetime, timeout: int, progress: ProgressFn) -> int:
+    from oaops.services import health
+
     inventory = schedule.args.get("inventory")
     report = health.check(
         ctx,
@@ -74,6 +91,8 @@ def _health_run(ctx: Context, schedule: Schedule, now: datetime, timeout: int, p
 
 
 def _health_assess(ctx: Context, run_id: int) -> tuple[OccurrenceState, str]:
+    from oaops.services import health
+
     report = health.report(ctx, run_id)
     counts: dict[str, int] = {}
     for h in report.hosts:
@@ -84,35 +103,45 @@ def _health_assess(ctx: Context, run_id: int) -> tuple[OccurrenceState, str]:
     return state, f"{run}hosts: {hosts}"
 
 
-register(Job("health", health.ACTION, {"inventory": str, "forks": int}, _health_run, _health_assess))
+# The actions are the services' (health.ACTION, backup.ACTION_RUN, ...); a test keeps them equal.
+BACKUP, AUDIT = "oaops.services.backup", "oaops.services.audit"
+register(
+    Job(
+        "health",
+        "run.health",
+        {"inventory": str, "forks": int},
+        f"{__name__}:_health_run",
+        f"{__name__}:_health_assess",
+    )
+)
 # Backups (R3.3): nightly `backup`, then `backup-verify` proves the newest set of each target.
 register(
     Job(
         "backup",
-        backup.ACTION_RUN,
+        "run.backup",
         # verify: prove each new set by a restore in the same run (R3.3); targets: only these.
         {"inventory": str, "forks": int, "verify": bool, "targets": list},
-        backup.scheduled_run,
-        backup.scheduled_assess,
+        f"{BACKUP}:scheduled_run",
+        f"{BACKUP}:scheduled_assess",
     )
 )
 # Compliance audits (R3.3, R10): e.g. weekly `audit` with args {profile: mlps2-level3}.
 register(
     Job(
         "audit",
-        audit.ACTION_RUN,
+        "audit.run",
         {"inventory": str, "forks": int, "profile": str},
-        audit.scheduled_run,
-        audit.scheduled_assess,
+        f"{AUDIT}:scheduled_run",
+        f"{AUDIT}:scheduled_assess",
     )
 )
 register(
     Job(
         "backup-verify",
-        backup.ACTION_VERIFY,
+        "backup.verify",
         {"inventory": str, "forks": int},
-        backup.scheduled_verify,
-        backup.scheduled_verify_assess,
+        f"{BACKUP}:scheduled_verify",
+        f"{BACKUP}:scheduled_verify_assess",
     )
 )
 
@@ -176,7 +205,13 @@ class TickReport:
 # Failed scheduled jobs must reach the technicians (R3.1, R13): services.notify sends
 # `schedule.failed` (recorded, retried until sent); the occurrence record, the journal, the tick's
 # output line and its exit code 1 are the signal too.
-ON_FAILURE: list[Callable[[Context, Schedule, Outcome], None]] = [notify.schedule_failed]
+def _notify_failed(ctx: Context, schedule: Schedule, outcome: Outcome) -> None:
+    from oaops.services import notify
+
+    notify.schedule_failed(ctx, schedule, outcome)
+
+
+ON_FAILURE: list[Callable[[Context, Schedule, Outcome], None]] = [_notify_failed]
 
 
 def _me() -> str:
@@ -225,6 +260,8 @@ def run_due(ctx: Context, now: datetime) -> TickReport:
                 input_error = input_error or refused
                 outcomes.append(outcome)
         # Every tick also retries failed notifications and lets long faults escalate (R12, R13).
+        from oaops.services import fault, notify
+
         notify.retry_quietly(ctx, now)
         fault.recompute_quietly(ctx, now)
     bad = {OccurrenceState.FAILED.value, OccurrenceState.TIMEOUT.value, OccurrenceState.MISSED.value}

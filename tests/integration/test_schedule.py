@@ -463,3 +463,18 @@ def test_install_needs_exactly_one_kind_and_a_listed_user(site: Site, capsys: py
     code, _, err = run_cli(["schedule", "install", "--cron", "--dry-run", "--user", "nobody"], capsys)
     assert code == 2
     assert_one_line_error(err, "--user", "'nobody' is not a user of")
+
+
+def test_every_job_resolves_to_its_service_and_names_the_services_permission() -> None:
+    """Jobs name their service functions as strings (imported when a tick runs them): each must
+    resolve, and each job's permission must be the one its service checks (R8)."""
+    from oaops.services import audit, backup, health
+    from oaops.services.schedule import JOBS
+
+    actions = {"health": health.ACTION, "backup": backup.ACTION_RUN, "audit": audit.ACTION_RUN}
+    actions["backup-verify"] = backup.ACTION_VERIFY
+    assert set(JOBS) == set(actions)
+    for name, job in JOBS.items():
+        assert job.action == actions[name]
+        assert callable(job.run) and callable(job.assess)
+    assert JOBS["backup"].run is backup.scheduled_run and JOBS["audit"].assess is audit.scheduled_assess
