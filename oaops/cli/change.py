@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -356,7 +357,10 @@ def render_detail(d: ChangeDetail, tz: ZoneInfo, diffs: bool = True) -> None:
     )
     out.print(f"  reason     {escape(d.reason)}")
     out.print(f"  hosts      {r.limit} -> {', '.join(r.hosts)} ({d.inventory})")
-    out.print(f"  playbook   playbooks/{r.playbook}  vars {escape(str(d.variables))}")
+    out.print(f"  playbook   playbooks/{r.playbook}")
+    for i, (name, value) in enumerate(sorted(d.variables.items())):
+        shown = json.dumps(value, ensure_ascii=False)  # as the request file would say it
+        out.print(f"  {'vars' if i == 0 else '':10} {escape(name)}: {escape(shown)}")
     out.print(f"  window     {_window(r)}")
     out.print(
         f"  requester  {r.requester}   approver {r.approver or '-'}"
