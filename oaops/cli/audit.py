@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from oaops.cli.common import announce_recovered, context
+from oaops.cli.common import announce_recovered, call, context
 from oaops.cli.progress import RunProgress
 from oaops.cli.render import out, print_json, seconds, when, zone
 from oaops.errors import InputError
@@ -148,11 +148,7 @@ def report_command(run_id: int, fmt: str, lang: str, output: Path | None) -> int
     The HTML opens with a page for management (score, trend, worst findings, per unit and
     layer), then the detail for technicians (per host and control: evidence, remediation).
     """
-    ctx = context()
-    try:
-        report = audit.report(ctx, run_id)
-    finally:
-        ctx.close()
+    report, ctx = call(lambda ctx: audit.report(ctx, run_id))
     audit_report.write(audit_report.render(report, fmt, lang, ctx.config.settings.timezone), output)
     if output is not None:
         click.echo(f"wrote {output} ({fmt}, {lang}): audit run {run_id}, score {_score(report.audit.score)}", err=True)
@@ -164,11 +160,7 @@ def report_command(run_id: int, fmt: str, lang: str, output: Path | None) -> int
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def list_command(count: int, as_json: bool) -> int:
     """List recent audits with their profile, scope and score."""
-    ctx = context()
-    try:
-        rows = audit.list_audits(ctx, count)
-    finally:
-        ctx.close()
+    rows, ctx = call(lambda ctx: audit.list_audits(ctx, count))
     if as_json:
         print_json(rows)
         return 0
@@ -293,11 +285,7 @@ def waive_command(
 
 
 def _decide(waiver_id: int, note: str, approve: bool) -> int:
-    ctx = context()
-    try:
-        w = audit.decide(ctx, waiver_id, approve, note)
-    finally:
-        ctx.close()
+    w, ctx = call(lambda ctx: audit.decide(ctx, waiver_id, approve, note))
     out.print(
         f"waiver {w.id} {w.state} by {w.decided_by}: {w.control_id} on {w.hosts} through "
         f"{_last_day(w.expires_at, ctx.config.settings.timezone)} "
@@ -326,11 +314,7 @@ def reject_command(waiver_id: int, note: str) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def waivers_command(as_json: bool) -> int:
     """List waivers with their state, approver and expiry (expired ones say so)."""
-    ctx = context()
-    try:
-        rows = audit.list_waivers(ctx)
-    finally:
-        ctx.close()
+    rows, ctx = call(lambda ctx: audit.list_waivers(ctx))
     if as_json:
         print_json(rows)
         return 0

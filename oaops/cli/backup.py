@@ -8,7 +8,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from oaops.cli.common import announce_recovered, context
+from oaops.cli.common import announce_recovered, call, context
 from oaops.cli.progress import RunProgress
 from oaops.cli.render import STATUS_STYLE, err, out, print_json, seconds, styled, when, zone
 from oaops.cli.runs import parse_since
@@ -433,11 +433,7 @@ def restore_cmd(
 def log_cmd(month: str, as_json: bool) -> int:
     """The data backup log (数据备份日志, R5) of one month: per day, host and target, the result,
     the size, and whether a restore was verified; days a target had no backup are listed as missing."""
-    ctx = context()
-    try:
-        book = backup.log(ctx, month)
-    finally:
-        ctx.close()
+    book, _ctx = call(lambda ctx: backup.log(ctx, month))
     if as_json:
         print_json({"title": "数据备份日志 / backup log", **backup_json_log(book)})
         return 0

@@ -12,7 +12,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from oaops.cli.common import announce_recovered, context
+from oaops.cli.common import announce_recovered, call, context
 from oaops.cli.progress import RunProgress
 from oaops.cli.render import err, out, print_json, styled, when, zone
 from oaops.rules.change import STATE_ZH, TYPE_ZH, ChangeState, ChangeType
@@ -54,13 +54,12 @@ def type_text(value: str) -> str:
 
 
 def _with_ctx(fn: Callable[[Context], T]) -> T:
-    ctx = context()
-    try:
-        _ = ctx.db
+    def announced(ctx: Context) -> T:
+        _ = ctx.db  # opening the records recovers crashed runs: say so before the change moves
         announce_recovered(ctx)
         return fn(ctx)
-    finally:
-        ctx.close()
+
+    return call(announced)[0]
 
 
 def _moved(row: ChangeRow, as_json: bool, what: str) -> int:

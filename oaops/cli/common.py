@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from oaops.cli.render import err
 from oaops.services.context import Context, open_context
@@ -11,6 +11,19 @@ from oaops.services.context import Context, open_context
 
 def context(flags: Mapping[str, Any] | None = None) -> Context:
     return open_context(flags=flags)
+
+
+T = TypeVar("T")
+
+
+def call(fn: Callable[[Context], T]) -> tuple[T, Context]:
+    """Open the records, make one service call, close them again; the closed context still holds
+    the config the rendering needs (the site's time zone)."""
+    ctx = context()
+    try:
+        return fn(ctx), ctx
+    finally:
+        ctx.close()
 
 
 def announce_recovered(ctx: Context) -> None:

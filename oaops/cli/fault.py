@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from oaops.cli.common import announce_recovered, context
+from oaops.cli.common import announce_recovered, call, context
 from oaops.cli.progress import RunProgress
 from oaops.cli.render import out, print_json, when, zone
 from oaops.cli.runs import parse_since
@@ -136,11 +136,7 @@ def open_cmd(summary: str, hosts: str, scope: tuple[str, ...], inventory: Path |
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def list_cmd(all_states: bool, since: str | None, as_json: bool) -> int:
     """Faults, open ones by default, newest first, with their time to restore."""
-    ctx = context()
-    try:
-        rows = fault.listing(ctx, all_states=all_states, since=parse_since(since) if since else None)
-    finally:
-        ctx.close()
+    rows, ctx = call(lambda ctx: fault.listing(ctx, all_states=all_states, since=parse_since(since) if since else None))
     if as_json:
         print_json(rows)
         return 0
@@ -185,11 +181,7 @@ def _evidence_lines(data: dict[str, Any]) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print the fault, its steps and notifications as JSON.")
 def show_cmd(ref: str, as_json: bool) -> int:
     """The fault's timeline (R13): each step with who and when, evidence, notifications, time to restore."""
-    ctx = context()
-    try:
-        view = fault.show(ctx, ref)
-    finally:
-        ctx.close()
+    view, ctx = call(lambda ctx: fault.show(ctx, ref))
     if as_json:
         print_json(view)
         return 0

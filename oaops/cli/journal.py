@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from oaops.cli.common import context
+from oaops.cli.common import call
 from oaops.services import records
 
 
@@ -16,11 +16,7 @@ def command() -> None:
 @command.command("verify", epilog="Example:\n\n  oaops journal verify && echo intact")
 def verify() -> int:
     """Recompute the chain; exit 1 naming the first entry that was altered or removed."""
-    ctx = context()
-    try:
-        result = records.verify_journal(ctx)
-    finally:
-        ctx.close()
+    result, _ctx = call(lambda ctx: records.verify_journal(ctx))
     if result.ok:
         click.echo(f"journal intact: {result.entries} entries, chain verified")
         return 0

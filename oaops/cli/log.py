@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from oaops.cli.common import context
+from oaops.cli.common import call
 from oaops.cli.render import STATUS_ZH, out, print_json, styled, when, zone
 from oaops.cli.schedule import parse_now
 from oaops.rules.health import LAYER_ZH
@@ -103,11 +103,7 @@ def render(log: DailyLog) -> None:
 @NOW
 def daily(day: str | None, as_json: bool, now: str | None) -> int:
     """The daily management log of one day, assembled from its records."""
-    ctx = context()
-    try:
-        log = daily_log.daily(ctx, day, parse_now(now, ctx.config.settings.timezone))
-    finally:
-        ctx.close()
+    log, _ctx = call(lambda ctx: daily_log.daily(ctx, day, parse_now(now, ctx.config.settings.timezone)))
     if as_json:
         print_json({"title": "日常管理日志 / daily management log", **_jsonable(log)})
     else:
@@ -129,10 +125,6 @@ def _jsonable(log: DailyLog) -> dict[str, object]:
 @NOW
 def note(text: str, day: str | None, now: str | None) -> int:
     """Add your own entry to the daily management log (attributed to you, timestamped, R7)."""
-    ctx = context()
-    try:
-        row = daily_log.note(ctx, text, day, parse_now(now, ctx.config.settings.timezone))
-    finally:
-        ctx.close()
+    row, _ctx = call(lambda ctx: daily_log.note(ctx, text, day, parse_now(now, ctx.config.settings.timezone)))
     out.print(f"note {row.id} added to the log of {row.day} by {row.actor}")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from oaops.cli.common import context
+from oaops.cli.common import call, context
 from oaops.cli.render import out, print_json, when, zone
 from oaops.cli.runs import parse_since
 from oaops.rules.notify import Audience, NoticeStatus
@@ -59,11 +59,7 @@ def command() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON (with the message bodies).")
 def list_cmd(status: str | None, since: str | None, as_json: bool) -> int:
     """Notifications, newest first: sent, failed (with the error), pending, gave_up."""
-    ctx = context()
-    try:
-        rows = notify.listing(ctx, status=status, since=parse_since(since) if since else None)
-    finally:
-        ctx.close()
+    rows, ctx = call(lambda ctx: notify.listing(ctx, status=status, since=parse_since(since) if since else None))
     if as_json:
         print_json(rows)
         return 0
@@ -106,10 +102,6 @@ def retry_cmd(ids: tuple[int, ...]) -> int:
 @click.argument("audiences", nargs=-1, type=click.Choice([a.value for a in Audience]))
 def test_cmd(audiences: tuple[str, ...]) -> int:
     """Send a test message to each audience's URLs (all configured audiences by default)."""
-    ctx = context()
-    try:
-        emitted = notify.send_test(ctx, audiences)
-    finally:
-        ctx.close()
+    emitted, _ctx = call(lambda ctx: notify.send_test(ctx, audiences))
     _lines(emitted.rows)
     return 1 if any(r.status != "sent" for r in emitted.rows) else 0

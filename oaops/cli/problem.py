@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from oaops.cli.common import context
+from oaops.cli.common import call, context
 from oaops.cli.render import out, print_json, when, zone
 from oaops.rules.problem import STATE_ZH, Nature, ProblemState, is_overdue
 from oaops.services import problem
@@ -58,11 +58,7 @@ def add_cmd(
     as_json: bool,
 ) -> int:
     """Raise a problem (R14). A group admin classifies it next (R15)."""
-    ctx = context()
-    try:
-        row = problem.add(ctx, title, description, from_fault, from_check, from_control)
-    finally:
-        ctx.close()
+    row, _ctx = call(lambda ctx: problem.add(ctx, title, description, from_fault, from_check, from_control))
     if as_json:
         print_json(row)
         return 0
@@ -82,11 +78,7 @@ def add_cmd(
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def list_cmd(all_states: bool, overdue: bool, as_json: bool) -> int:
     """The active library; overdue problems first, in red (R15)."""
-    ctx = context()
-    try:
-        rows = problem.listing(ctx, all_states=all_states, overdue_only=overdue)
-    finally:
-        ctx.close()
+    rows, ctx = call(lambda ctx: problem.listing(ctx, all_states=all_states, overdue_only=overdue))
     if as_json:
         print_json(rows)
         return 0
@@ -128,11 +120,7 @@ def list_cmd(all_states: bool, overdue: bool, as_json: bool) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def show_cmd(ref: str, as_json: bool) -> int:
     """One problem: its R15 fields and its history (notes and state changes, with who and when)."""
-    ctx = context()
-    try:
-        d = problem.show(ctx, ref)
-    finally:
-        ctx.close()
+    d, ctx = call(lambda ctx: problem.show(ctx, ref))
     if as_json:
         print_json(d)
         return 0
@@ -260,11 +248,7 @@ def resolve_cmd(ref: str, resolution: str) -> int:
 @click.option("--reject", is_flag=True, help="Not solved: back to the owner.")
 def verify_cmd(ref: str, note: str, reject: bool) -> int:
     """Verify (验证, a group admin other than the owner, R16): closed, out of the active library."""
-    ctx = context()
-    try:
-        row = problem.verify(ctx, ref, note, reject)
-    finally:
-        ctx.close()
+    row, _ctx = call(lambda ctx: problem.verify(ctx, ref, note, reject))
     return _done(row, "rejected" if reject else "verified")
 
 
@@ -287,11 +271,7 @@ def reopen_cmd(ref: str, reason: str) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def log_cmd(month: str, as_json: bool) -> int:
     """The problem-tracking log (问题跟踪处理日志, R5): every problem active in the month and what happened."""
-    ctx = context()
-    try:
-        entries = problem.log(ctx, month)
-    finally:
-        ctx.close()
+    entries, ctx = call(lambda ctx: problem.log(ctx, month))
     if as_json:
         print_json({"month": month, "problems": entries})
         return 0

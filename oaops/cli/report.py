@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from oaops.cli.common import context
+from oaops.cli.common import call
 from oaops.cli.render import err
 from oaops.cli.schedule import parse_now
 from oaops.errors import InputError
@@ -71,11 +71,7 @@ def monthly(month: str, lang: str, fmt: str, output: Path | None, now: str | Non
     """The monthly O&M report: a summary page for management first, then availability per layer,
     faults, changes, backups, audits, problems and health runs, with charts."""
     report.check_lang_format(lang, fmt)
-    ctx = context()
-    try:
-        r = report.monthly(ctx, month, parse_now(now, ctx.config.settings.timezone))
-    finally:
-        ctx.close()
+    r, _ctx = call(lambda ctx: report.monthly(ctx, month, parse_now(now, ctx.config.settings.timezone)))
     if fmt == "json":
         data: str | bytes = render.to_json(r)
     elif fmt == "md":
@@ -100,11 +96,7 @@ def monthly(month: str, lang: str, fmt: str, output: Path | None, now: str | Non
 def yearly(year: str, lang: str, fmt: str, output: Path | None, now: str | None) -> int:
     """The yearly summary: the key figures of each month of a year, with charts."""
     report.check_lang_format(lang, fmt)
-    ctx = context()
-    try:
-        y = report.yearly(ctx, year, parse_now(now, ctx.config.settings.timezone))
-    finally:
-        ctx.close()
+    y, _ctx = call(lambda ctx: report.yearly(ctx, year, parse_now(now, ctx.config.settings.timezone)))
     if fmt == "json":
         data: str | bytes = render.to_json(y)
     elif fmt == "md":

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from oaops.cli.common import context
+from oaops.cli.common import call, context
 from oaops.cli.render import out, print_json, styled, when, zone
 from oaops.cli.schedule import parse_now
 from oaops.reports import labels
@@ -39,11 +39,7 @@ def command() -> None:
 @NOW
 def prepare(month: str, as_json: bool, now: str | None) -> int:
     """Assemble the month's three logs and show what needs the manager's attention."""
-    ctx = context()
-    try:
-        p = review.prepare(ctx, month, parse_now(now, ctx.config.settings.timezone))
-    finally:
-        ctx.close()
+    p, _ctx = call(lambda ctx: review.prepare(ctx, month, parse_now(now, ctx.config.settings.timezone)))
     if as_json:
         print_json(jsonable(p))
         return 0

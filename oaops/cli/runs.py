@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import click
 from rich.table import Table
 
-from oaops.cli.common import announce_recovered, context
+from oaops.cli.common import announce_recovered, call, context
 from oaops.cli.render import number, out, print_json, seconds, styled, when, zone
 from oaops.errors import InputError
 from oaops.services import records
@@ -76,11 +76,7 @@ def list_cmd(kind: str | None, since: str | None, status: str | None, max_rows: 
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def show_cmd(run_id: int, as_json: bool) -> int:
     """Show one run: hosts, checks and failed tasks."""
-    ctx = context()
-    try:
-        d = records.show_run(ctx, run_id)
-    finally:
-        ctx.close()
+    d, ctx = call(lambda ctx: records.show_run(ctx, run_id))
     if as_json:
         print_json(d)
         return 0

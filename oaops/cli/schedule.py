@@ -10,7 +10,7 @@ import click
 from rich.table import Table
 
 from oaops import config
-from oaops.cli.common import announce_recovered, context
+from oaops.cli.common import announce_recovered, call, context
 from oaops.cli.render import err, out, print_json, styled, when, zone
 from oaops.cli.runs import parse_since
 from oaops.errors import InputError
@@ -140,11 +140,7 @@ def run_due_cmd(now: str | None, as_json: bool, quiet: bool) -> int:
 def history_cmd(name: str | None, since: str | None, max_rows: int, as_json: bool) -> int:
     """Occurrences newest first: each due time and what became of it (run, missed, skipped)."""
     since_at = parse_since(since)
-    ctx = context()
-    try:
-        rows = schedule.history(ctx, name, since_at, max_rows)
-    finally:
-        ctx.close()
+    rows, ctx = call(lambda ctx: schedule.history(ctx, name, since_at, max_rows))
     if as_json:
         print_json(rows)
         return 0
