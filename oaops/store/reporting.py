@@ -210,15 +210,19 @@ def runs_in(session: Session, start: datetime, end: datetime, kinds: Iterable[st
     return [RunView(*r) for r in session.execute(q).all()]
 
 
-def runs_by_kind(session: Session, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
+def _counts_by(
+    session: Session, key: Any, status: Any, at: Any, start: datetime, end: datetime
+) -> dict[str, dict[str, int]]:
+    """key -> status -> count of the rows whose `at` lies in [start, end)."""
     out: dict[str, dict[str, int]] = {}
-    for kind, status, n in session.execute(
-        select(Run.kind, Run.status, func.count())
-        .where(Run.started_at >= start, Run.started_at < end)
-        .group_by(Run.kind, Run.status)
-    ).all():
-        out.setdefault(kind, {})[status] = int(n)
+    rows = session.execute(select(key, status, func.count()).where(at >= start, at < end).group_by(key, status)).all()
+    for k, st, n in rows:
+        out.setdefault(k, {})[st] = int(n)
     return out
+
+
+def runs_by_kind(session: Session, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
+    return _counts_by(session, Run.kind, Run.status, Run.started_at, start, end)
 
 
 def runs_per_day(session: Session, start: datetime, end: datetime, tz: tzinfo, kind: str) -> dict[date, int]:
@@ -235,14 +239,8 @@ def runs_per_day(session: Session, start: datetime, end: datetime, tz: tzinfo, k
 
 def occurrences(session: Session, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
     """job -> occurrence state -> count, for occurrences due in [start, end) (R3.1)."""
-    out: dict[str, dict[str, int]] = {}
-    for job, state, n in session.execute(
-        select(ScheduleOccurrence.job, ScheduleOccurrence.state, func.count())
-        .where(ScheduleOccurrence.due_at >= start, ScheduleOccurrence.due_at < end)
-        .group_by(ScheduleOccurrence.job, ScheduleOccurrence.state)
-    ).all():
-        out.setdefault(job, {})[state] = int(n)
-    return out
+    o = ScheduleOccurrence
+    return _counts_by(session, o.job, o.state, o.due_at, start, end)
 
 
 # ---- backups (R3.3, R5, R9) --------------------------------------------------------------------
