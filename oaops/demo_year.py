@@ -26,9 +26,10 @@ from sqlalchemy import Integer, Table, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from oaops.rules import audit as rules_audit
-from oaops.rules.backup import Keep, zone
+from oaops.rules.backup import Keep
 from oaops.rules.health import THRESHOLDS
 from oaops.rules.report import day_bounds, month
+from oaops.rules.time import zone
 from oaops.store import journal, models
 from oaops.store.db import Database
 

@@ -318,7 +318,7 @@ def waivers_command(as_json: bool) -> int:
     if as_json:
         print_json(rows)
         return 0
-    from oaops.store.models import utcnow
+    from oaops.rules.time import utcnow
 
     now = utcnow()
     table = Table(title="waivers (豁免)", title_justify="left")

@@ -16,10 +16,10 @@ from oaops.cli.render import out, print_json, when, zone
 from oaops.cli.runs import parse_since
 from oaops.rules import fault as rules
 from oaops.rules.fault import Cause, Level, Step
+from oaops.rules.time import utcnow
 from oaops.services import fault, notify
 from oaops.services.context import Context
 from oaops.store.faults import FaultRow
-from oaops.store.models import utcnow
 
 STATE_ZH = {
     "open": "已登记",

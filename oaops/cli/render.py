@@ -8,9 +8,11 @@ import os
 import sys
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
+
+from oaops.rules.time import zone as zone  # re-exported for the command modules
 
 # Pipes and cron logs get a wide table rather than rich's 80-column default.
 _WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
@@ -57,13 +59,6 @@ STATUS_ZH = {
 def styled(status: str) -> str:
     style = STATUS_STYLE.get(status, "")
     return f"[{style}]{status}[/{style}]" if style else status
-
-
-def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def when(value: datetime | None, tz: ZoneInfo) -> str:

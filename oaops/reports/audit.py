@@ -15,7 +15,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from oaops.rules.audit import FAILING, SEVERITY_RANK, SEVERITY_ZH, STATUS_ZH, ControlStatus, Severity
-from oaops.rules.backup import zone
+from oaops.rules.time import zone
 from oaops.services.audit import AuditReport, Finding
 
 TEMPLATES = Path(__file__).with_name("templates")

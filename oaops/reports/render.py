@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from oaops.reports import charts, labels
 from oaops.reports.charts import COLORS, PALETTE, Series
-from oaops.rules.backup import zone
+from oaops.rules.time import zone
 from oaops.services.report import MonthlyReport, YearSummary
 
 TEMPLATES = Path(__file__).with_name("templates")

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from oaops.rules.health import Status
 
@@ -282,28 +281,6 @@ def _one_target(where: str, t: Mapping[str, Any], seen: set[str]) -> list[tuple[
 
 
 # ---- the backup log (数据备份日志, R5) ---------------------------------------------------------
-
-MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-
-
-def month_bounds(text: str, tz: tzinfo) -> tuple[datetime, datetime] | None:
-    """[first instant, first instant of the next month) of YYYY-MM in the site's zone; None if bad."""
-    match = MONTH.match(text)
-    if not match:
-        return None
-    year, month = int(match.group(1)), int(match.group(2))
-    if not 1 <= month <= 12 or year < 1970:
-        return None
-    start = datetime(year, month, 1, tzinfo=tz)
-    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=tz)
-    return start.astimezone(UTC), end.astimezone(UTC)
-
-
-def zone(name: str) -> tzinfo:
-    try:
-        return ZoneInfo(name)
-    except (KeyError, ValueError):
-        return UTC
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
 
-from oaops.rules.backup import month_bounds
+from oaops.rules.time import month_bounds
 
 LANGS = ("zh", "en")
 FORMATS = ("html", "pdf", "md", "json")

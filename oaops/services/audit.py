@@ -29,6 +29,7 @@ from oaops.rules.audit import Control, ControlStatus, Profile, Scored, Trend, Wa
 from oaops.rules.health import LAYERS
 from oaops.rules.runs import RunStatus, Trigger
 from oaops.rules.schedule import OccurrenceState
+from oaops.rules.time import utcnow, zone
 from oaops.runs import inventory as inv
 from oaops.runs import runner
 from oaops.runs.ingest import ProgressFn
@@ -38,7 +39,6 @@ from oaops.store import audits as store
 from oaops.store import backups as store_backups
 from oaops.store import runs as store_runs
 from oaops.store.audits import AuditRow, ResultRecord, ResultRow
-from oaops.store.models import utcnow
 from oaops.store.runs import RunRow, TaskRow
 
 ACTION_RUN = "audit.run"
@@ -592,7 +592,7 @@ def waive(
         raise InputError("--expires", "is missing: a waiver must end", "give a date, e.g. --expires 2027-03-31")
     if not hosts or not hosts.strip():
         raise InputError("--hosts", "is missing", "give the host names or patterns it covers, e.g. --hosts 'oa-web-*'")
-    expires_at = rules.parse_expiry(expires, backup_rules.zone(ctx.config.settings.timezone), now)
+    expires_at = rules.parse_expiry(expires, zone(ctx.config.settings.timezone), now)
     with ctx.db.transaction() as session:
         return store.request_waiver(session, ctx.actor.login, control_id, hosts.strip(), reason.strip(), expires_at)
 
@@ -605,7 +605,7 @@ def waive_file(ctx: Context, path: Path, now: datetime | None = None) -> list[Wa
     data = _read_yaml(path)
     schemas.validate("audit_waivers", data, str(path))
     cat = load_catalog(ctx)
-    tz = backup_rules.zone(ctx.config.settings.timezone)
+    tz = zone(ctx.config.settings.timezone)
     checked = []
     for i, w in enumerate(data["waivers"]):
         if cat.control(w["control"]) is None:

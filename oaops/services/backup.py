@@ -23,6 +23,7 @@ from oaops.rules import schedule as schedule_rules
 from oaops.rules.backup import BackupStatus, Keep, LogEntry, SetInfo, Target, VerifyStatus
 from oaops.rules.runs import RunStatus, Trigger
 from oaops.rules.schedule import OccurrenceState
+from oaops.rules.time import month_bounds, utcnow, zone
 from oaops.runs import inventory as inv
 from oaops.runs import runner
 from oaops.runs.ingest import ProgressFn
@@ -31,7 +32,6 @@ from oaops.services.context import Context
 from oaops.store import backups as store
 from oaops.store import runs as store_runs
 from oaops.store.backups import BackupDetail, BackupRow
-from oaops.store.models import utcnow
 from oaops.store.runs import CheckRecord, RunRow, TaskRecord, TaskRow
 
 ACTION_RUN = "run.backup"
@@ -427,7 +427,7 @@ def list_backups(
 def retention_slots(ctx: Context, rows: Sequence[BackupRow]) -> dict[int, str]:
     """Per backup: the retention slots it holds now (daily, weekly, monthly), `prune due` when
     nothing keeps it and a newer set is verified, or `pruned` (rules.backup.gfs on the records)."""
-    tz = rules.zone(ctx.config.settings.timezone)
+    tz = zone(ctx.config.settings.timezone)
     out: dict[int, str] = {}
     with ctx.db.transaction() as session:
         for host, target in sorted({(r.host, r.target) for r in rows}):
@@ -480,8 +480,8 @@ class BackupLog:
 
 def log(ctx: Context, month: str, now: datetime | None = None) -> BackupLog:
     ctx.require(READ)
-    tz = rules.zone(ctx.config.settings.timezone)
-    bounds = rules.month_bounds(month, tz)
+    tz = zone(ctx.config.settings.timezone)
+    bounds = month_bounds(month, tz)
     if bounds is None:
         raise InputError("--month", f"{month!r} is not a month", "use YYYY-MM, e.g. --month 2026-11")
     start, end = bounds
@@ -526,7 +526,7 @@ def freshness_records(ctx: Context, run_id: int, hosts: Sequence[inv.InventoryHo
     pairs = [(h.name, t.name) for h in hosts for t in rules.targets_of(h.vars)]
     if not pairs:
         return []
-    tz = rules.zone(ctx.config.settings.timezone)
+    tz = zone(ctx.config.settings.timezone)
     with ctx.db.transaction() as session:
         points = store.recovery_points(session, pairs)
         newest = store.newest(session, pairs)

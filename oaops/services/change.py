@@ -33,6 +33,7 @@ from oaops.rules.backup import targets_of
 from oaops.rules.change import Action, ChangeClass, ChangeState, Step, StepStatus, Window
 from oaops.rules.roles import Role
 from oaops.rules.runs import RunStatus, Trigger
+from oaops.rules.time import utcnow
 from oaops.runs import inventory as inv
 from oaops.runs import runner
 from oaops.runs.ingest import ProgressFn
@@ -43,7 +44,6 @@ from oaops.store import changes as store
 from oaops.store import journal
 from oaops.store import runs as store_runs
 from oaops.store.changes import ChangeDetail, ChangeRow, StepRow
-from oaops.store.models import utcnow
 from oaops.store.runs import TaskRecord
 
 REQUEST = "change.request"

@@ -15,6 +15,8 @@ from oaops import config as config_mod
 from oaops.config import Config, User
 from oaops.errors import PermissionDenied
 from oaops.rules import roles
+from oaops.runs import runner
+from oaops.runs.ingest import ProgressFn
 from oaops.runs.inventory import InventoryHost
 from oaops.runs.recover import Recovered, recover
 from oaops.store.db import Database, open_database
@@ -37,6 +39,23 @@ class Context:
             self._db = open_database(self.config.settings.db_url)
             self.recovered = recover(self._db, self.actor.login)
         return self._db
+
+    def inventory(self, inventory: Path | None = None) -> Path:
+        """The inventory a command works on: the flag's, else the site's (resolved once, here)."""
+        return (inventory or self.config.settings.inventory).resolve()
+
+    def start(self, spec: runner.RunSpec, progress: ProgressFn | None = None) -> runner.RunOutcome:
+        """The one door to start a run: records it under the acting user, in this site's runs folder."""
+        settings = self.config.settings
+        return runner.start(
+            self.db,
+            self.root,
+            settings.runs_dir,
+            self.actor.login,
+            spec,
+            batch_size=settings.event_batch_size,
+            progress=progress,
+        )
 
     def require(self, action: str) -> None:
         """R8: the actor's roles must allow the action."""

@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 
 from oaops.errors import InputError
 from oaops.rules import report as rules
-from oaops.rules.backup import zone
 from oaops.rules.health import SEVERITY, parse_status
+from oaops.rules.time import utcnow, zone
 from oaops.runs.redact import scrub_text
 from oaops.services.context import Context
 from oaops.store import journal
 from oaops.store import reporting as q
-from oaops.store.models import LogNote, utcnow
+from oaops.store.models import LogNote
 
 ACTION_NOTE = "log.note"
 READ = "read.records"

@@ -18,6 +18,7 @@ from oaops.errors import InputError
 from oaops.rules import fault as rules
 from oaops.rules.fault import Cause, FaultState, Level, Scope, Step
 from oaops.rules.health import LAYERS
+from oaops.rules.time import utcnow
 from oaops.runs import inventory as inv
 from oaops.runs import runner
 from oaops.runs.ingest import ProgressFn
@@ -28,7 +29,7 @@ from oaops.store import faults as store
 from oaops.store import notifications as store_notifications
 from oaops.store.db import advisory_lock
 from oaops.store.faults import FaultDetail, FaultRow
-from oaops.store.models import Check, Fault, HostResult, Run, TaskResult, utcnow
+from oaops.store.models import Check, Fault, HostResult, Run, TaskResult
 from oaops.store.notifications import NotificationRow
 
 if TYPE_CHECKING:

@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 
 from oaops.errors import InputError
 from oaops.rules.notify import AUDIENCE_ZH, Audience, NoticeStatus, audiences_for
+from oaops.rules.time import utcnow
 from oaops.runs.redact import scrub_text
 from oaops.services.context import Context
 from oaops.store import notifications as store
-from oaops.store.models import utcnow
 from oaops.store.notifications import NotificationRow
 
 if TYPE_CHECKING:

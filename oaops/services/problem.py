@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -18,13 +18,15 @@ from sqlalchemy import select
 
 from oaops.errors import InputError, PermissionDenied
 from oaops.rules import problem as rules
+from oaops.rules import time
 from oaops.rules.problem import Action, Nature, ProblemState
+from oaops.rules.time import utcnow
 from oaops.runs.redact import scrub_text
 from oaops.services import notify
 from oaops.services.context import Context
 from oaops.store import faults as store_faults
 from oaops.store import problems as store
-from oaops.store.models import Check, ControlResult, Problem, utcnow
+from oaops.store.models import Check, ControlResult, Problem
 from oaops.store.problems import ProblemDetail, ProblemRow
 
 if TYPE_CHECKING:
@@ -42,7 +44,7 @@ def _not_found(ref: str) -> InputError:
 
 
 def today(ctx: Context, now: datetime | None = None) -> date:
-    return (now or utcnow()).astimezone(ZoneInfo(ctx.config.settings.timezone)).date()
+    return time.local_date(now or utcnow(), time.zone(ctx.config.settings.timezone))
 
 
 def _fields(p: ProblemRow, **extra: Any) -> dict[str, Any]:
@@ -482,12 +484,10 @@ class LogEntry:
 
 
 def month_bounds(month: str, tz: str) -> tuple[datetime, datetime]:
-    try:
-        first = datetime.strptime(month, "%Y-%m").replace(tzinfo=ZoneInfo(tz))
-    except ValueError:
-        raise InputError("--month", f"{month!r} is not a month", "write YYYY-MM, e.g. --month 2026-11") from None
-    nxt = first.replace(year=first.year + 1, month=1) if first.month == 12 else first.replace(month=first.month + 1)
-    return first.astimezone(UTC), nxt.astimezone(UTC)
+    bounds = time.month_bounds(month, time.zone(tz))
+    if bounds is None:
+        raise InputError("--month", f"{month!r} is not a month", "write YYYY-MM, e.g. --month 2026-11")
+    return bounds
 
 
 def log(ctx: Context, month: str) -> list[LogEntry]:

@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 
 from oaops.errors import InputError
 from oaops.rules import report as rules
-from oaops.rules.backup import zone
 from oaops.rules.health import LAYERS
 from oaops.rules.report import Attention, Month, MonthProblem
+from oaops.rules.time import utcnow, zone
 from oaops.services.context import Context
 from oaops.store import reporting as q
-from oaops.store.models import Review, utcnow
+from oaops.store.models import Review
 
 READ = "read.records"
 EXECUTED = ("succeeded", "failed", "timeout")

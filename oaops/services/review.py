@@ -21,8 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from oaops.errors import InputError
-from oaops.rules.backup import zone
 from oaops.rules.report import Attention, Month
+from oaops.rules.time import utcnow, zone
 from oaops.runs.redact import scrub_text
 from oaops.services import backup as backup_service
 from oaops.services import daily_log
@@ -30,7 +30,7 @@ from oaops.services import report as report_service
 from oaops.services.context import Context
 from oaops.store import journal
 from oaops.store import reporting as q
-from oaops.store.models import Review, utcnow
+from oaops.store.models import Review
 
 ACTION_SIGN = "review.sign"
 READ = "read.records"

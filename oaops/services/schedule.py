@@ -25,11 +25,11 @@ from oaops.rules import roles
 from oaops.rules import schedule as rules
 from oaops.rules.runs import Trigger
 from oaops.rules.schedule import OccurrenceState
+from oaops.rules.time import utcnow
 from oaops.runs.ingest import ProgressFn
 from oaops.runs.recover import pid_alive
 from oaops.services.context import Context
 from oaops.store import schedules as store
-from oaops.store.models import utcnow
 from oaops.store.schedules import Claim, OccurrenceRow
 
 # ---- the job registry -----------------------------------------------------------------------

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from oaops.rules.audit import WaiverState, WaiverView
 from oaops.rules.runs import RunStatus
+from oaops.rules.time import utcnow
 from oaops.store import journal
-from oaops.store.models import Audit, ControlResult, HostResult, Run, TaskResult, Waiver, utcnow
+from oaops.store.models import Audit, ControlResult, HostResult, Run, TaskResult, Waiver
 
 AUDIT_ACTION = "oaops_audit"
 

@@ -18,8 +18,9 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from oaops.rules.backup import BackupStatus, Keep, VerifyStatus
+from oaops.rules.time import utcnow
 from oaops.store import journal
-from oaops.store.models import Backup, Run, utcnow
+from oaops.store.models import Backup, Run
 
 KINDS = ("backup", "backup_verify", "backup_restore", "backup_copy")
 

@@ -19,9 +19,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from oaops.rules.time import utcnow
 from oaops.store import journal
 from oaops.store.db import Database, advisory_lock
-from oaops.store.models import Change, ChangeEvent, ChangeLock, ChangeStep, Run, utcnow
+from oaops.store.models import Change, ChangeEvent, ChangeLock, ChangeStep, Run
 
 ID_LOCK_KEY = 0x0A0B5004  # PostgreSQL advisory lock: two `change new` never take the same number
 KIND = "change"

@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from oaops.rules.time import utcnow
 from oaops.store.db import advisory_lock
-from oaops.store.models import Journal, utcnow
+from oaops.store.models import Journal
 
 GENESIS = "0" * 64
 LOCK_KEY = 0x0A0B5002

@@ -14,8 +14,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from oaops.rules.notify import NoticeStatus
+from oaops.rules.time import utcnow
 from oaops.store import journal
-from oaops.store.models import Notification, utcnow
+from oaops.store.models import Notification
 
 KIND = "notification"
 

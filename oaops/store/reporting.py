@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, case, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
+from oaops.rules.time import utcnow
 from oaops.store import models
 from oaops.store.models import Backup, Check, LogNote, Run, ScheduleOccurrence
 
@@ -320,7 +321,7 @@ def worst_gap(session: Session, start: datetime, end: datetime) -> tuple[float |
         .where(Backup.started_at >= start, Backup.started_at < end, Backup.status == "ok")
         .subquery()
     )
-    end_s = min(end, models.utcnow()).timestamp()
+    end_s = min(end, utcnow()).timestamp()
     gap = func.coalesce(good.c.next_t, end_s) - good.c.t
     row = session.execute(select(good.c.host, good.c.target, gap.label("gap")).order_by(gap.desc()).limit(1)).first()
     if row is None:

@@ -15,10 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from oaops.rules.runs import RunStatus, may_move
+from oaops.rules.time import utcnow
 from oaops.store import backups as store_backups
 from oaops.store import journal
 from oaops.store.backups import BackupPayload
-from oaops.store.models import Check, HostResult, Journal, Run, TaskResult, utcnow
+from oaops.store.models import Check, HostResult, Journal, Run, TaskResult
 
 STAT_KEYS = ("ok", "changed", "failed", "unreachable", "skipped", "rescued", "ignored")
 

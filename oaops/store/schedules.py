@@ -21,9 +21,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from oaops.rules.schedule import OccurrenceState, may_move
+from oaops.rules.time import utcnow
 from oaops.store import journal
 from oaops.store.db import Database
-from oaops.store.models import Run, ScheduleOccurrence, ScheduleState, utcnow
+from oaops.store.models import Run, ScheduleOccurrence, ScheduleState
 
 TICK_LOCK_KEY = 0x0A0B5003  # PostgreSQL advisory lock id of `oaops schedule run-due`
 

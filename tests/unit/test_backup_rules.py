@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from oaops.rules import backup as rules
+from oaops.rules import time as time_rules
 from oaops.rules.backup import Keep, LogItem, SetInfo
 from oaops.rules.health import Status
 
@@ -149,11 +150,11 @@ def test_good_targets_pass_and_are_read() -> None:
 
 def test_month_bounds_are_the_sites_month() -> None:
     tz = ZoneInfo("Asia/Shanghai")
-    start, end = rules.month_bounds("2026-12", tz) or (None, None)
+    start, end = time_rules.month_bounds("2026-12", tz) or (None, None)
     assert start == datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
     assert end == datetime(2026, 12, 31, 16, 0, tzinfo=UTC)
     for bad in ("2026-13", "2026-1", "26-01", "november"):
-        assert rules.month_bounds(bad, tz) is None
+        assert time_rules.month_bounds(bad, tz) is None
     assert len(rules.days_of(start, end, tz)) == 31
 
 
