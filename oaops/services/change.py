@@ -810,6 +810,7 @@ class _Pipeline:
             trigger=Trigger.CHANGE,
             change_id=self.cid,
             progress=self.progress,
+            react=False,  # the change's own baseline/verify: no notices, faults or problems (issue 13)
         )
         statuses: dict[str, str] = {}
         for h in report.hosts:

@@ -81,8 +81,12 @@ def check(
     planned: list[inv.InventoryHost] | None = None,
     timeout: int | None = None,
     change_id: str | None = None,
+    react: bool = True,
 ) -> HealthReport:
     """Run the health playbook and record it; `planned` skips a second plan() when the caller did it.
+
+    `react=False` (a change's own baseline and verification) records the run without the
+    after-health reactions: no notices, faults or problems from a check the change itself caused.
 
     `timeout` (seconds) stops the playbook past it; the run is recorded as timeout.
     """
@@ -115,7 +119,8 @@ def check(
     # The recovery point of every backup target, from the records (no host round trip, R3.3).
     backup.record_freshness(ctx, outcome.run_id, hosts)
     result = report(ctx, outcome.run_id)
-    after_check(ctx, result)
+    if react:
+        after_check(ctx, result)
     return result
 
 
