@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+import click
+
 from oaops.cli.render import err
 from oaops.services.context import Context, open_context
 
@@ -32,3 +34,23 @@ def announce_recovered(ctx: Context) -> None:
             f"[yellow]run {r.run_id} was left running by a process that died: marked interrupted, "
             f"{r.events} results recovered from its artifacts[/yellow]"
         )
+
+
+KEY = click.option(
+    "--key",
+    "key",
+    default=None,
+    metavar="PATH",
+    help="Your private key to sign the decision with (else OAOPS_SIGNING_KEY, else ssh-agent).",
+)
+
+
+def signing(key: str | None, fn: Callable[[Context], T]) -> Callable[[Context], T]:
+    """`fn`, signing with --key when given (a decision: R5, R7, R16, R18)."""
+
+    def with_key(ctx: Context) -> T:
+        if key:
+            ctx.key = key
+        return fn(ctx)
+
+    return with_key

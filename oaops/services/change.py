@@ -31,6 +31,7 @@ from oaops.rules import change as rules
 from oaops.rules import roles
 from oaops.rules.backup import targets_of
 from oaops.rules.change import Action, ChangeClass, ChangeState, Step, StepStatus, Window
+from oaops.rules.decision import Kind, change_subject
 from oaops.rules.roles import Role
 from oaops.rules.runs import RunStatus, Trigger
 from oaops.rules.time import utcnow
@@ -38,7 +39,7 @@ from oaops.runs import inventory as inv
 from oaops.runs import runner
 from oaops.runs.ingest import ProgressFn
 from oaops.runs.redact import is_secret_key, redact, scrub_text
-from oaops.services import notify
+from oaops.services import decide, notify
 from oaops.services.context import Context
 from oaops.store import changes as store
 from oaops.store import journal
@@ -521,7 +522,9 @@ def approve(ctx: Context, change_id: str, comment: str = "") -> ChangeRow:
     hosts = [h.name for h in resolve_hosts(ctx, Path(d.inventory), d.row.limit, f"change {d.row.id}")]
     manifest = content_manifest(ctx.root, d.request, hosts)
     digest = content_hash(manifest)
+    signed = _signed(ctx, d, Kind.CHANGE_APPROVE, "approve", digest, hosts, comment)
     with ctx.db.transaction() as session:
+        decide.record(session, ctx, signed)
         store.move(
             session,
             d.row.id,
@@ -537,7 +540,16 @@ def approve(ctx: Context, change_id: str, comment: str = "") -> ChangeRow:
             approval_manifest=manifest,
             hosts=hosts,
         )
+    decide.checkpoint(ctx)
     return _detail(ctx, d.row.id).row
+
+
+def _signed(
+    ctx: Context, d: ChangeDetail, kind: Kind, decision: str, digest: str | None, hosts: Sequence[str], comment: str
+) -> decide.Signed:
+    """The decider signs the change's content hash, hosts, window and the decision (R18)."""
+    window = (d.row.window_start.isoformat(), d.row.window_end.isoformat(), d.row.window_tz)
+    return decide.sign(ctx, kind, d.row.id, change_subject(decision, digest, list(hosts), window, comment))
 
 
 def _retro_approve(ctx: Context, d: ChangeDetail, comment: str) -> ChangeRow:
@@ -551,7 +563,9 @@ def _retro_approve(ctx: Context, d: ChangeDetail, comment: str) -> ChangeRow:
             "ran this emergency change; the approval after the fact must come from someone else (R18)",
             "ask another system_manager or group_admin",
         )
+    signed = _signed(ctx, d, Kind.CHANGE_APPROVE, "retro_approve", d.approval_hash, d.row.hosts, comment)
     with ctx.db.transaction() as session:
+        decide.record(session, ctx, signed)
         store.note(
             session,
             d.row.id,
@@ -562,6 +576,7 @@ def _retro_approve(ctx: Context, d: ChangeDetail, comment: str) -> ChangeRow:
             retro_approver=ctx.actor.login,
             retro_approved_at=utcnow(),
         )
+    decide.checkpoint(ctx)
     return _detail(ctx, d.row.id).row
 
 
@@ -572,10 +587,14 @@ def reject(ctx: Context, change_id: str, comment: str) -> ChangeRow:
     d = _detail(ctx, change_id)
     _refuse_state(d, Action.REJECT)
     _duty(ctx, d, Action.REJECT)
+    digest = content_hash(content_manifest(ctx.root, d.request, d.row.hosts))
+    signed = _signed(ctx, d, Kind.CHANGE_REJECT, "reject", digest, d.row.hosts, comment)
     with ctx.db.transaction() as session:
+        decide.record(session, ctx, signed)
         store.move(
             session, d.row.id, ctx.actor.login, Action.REJECT.value, d.row.state, ChangeState.REJECTED.value, comment
         )
+    decide.checkpoint(ctx)
     return _detail(ctx, d.row.id).row
 
 
@@ -1225,6 +1244,9 @@ def run(
                     "submit it again for a new approval (oaops change cancel, then a new request), or undo the edit",
                 ),
             )
+    glass = None
+    if break_glass:  # the one who breaks the glass signs for it (R18)
+        glass = _signed(ctx, d, Kind.CHANGE_BREAK_GLASS, "break_glass", d.approval_hash, d.row.hosts, reason)
     pipeline = _Pipeline(ctx, d, 0, break_glass, progress, clock, say)
     try:
         pipeline.window_check(Step.BASELINE)
@@ -1246,7 +1268,8 @@ def run(
     try:
         with ctx.db.transaction() as session:
             pipeline.attempt = store.attempts(session, d.row.id) + 1
-            if break_glass:
+            if glass is not None:
+                decide.record(session, ctx, glass)
                 store.note(
                     session,
                     d.row.id,
@@ -1257,6 +1280,8 @@ def run(
                     break_glass=True,
                     review_required=True,
                 )
+        if glass is not None:
+            decide.checkpoint(ctx)
         return _pipeline(pipeline, state, yes, confirm, reason)
     finally:
         store.release(ctx.db, d.row.id, ctx.actor.login)

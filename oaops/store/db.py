@@ -30,7 +30,9 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Who writes and under which oaops.yml (see store.journal): copied into every session.
+        self.identity: dict[str, Any] = {}
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False, info=self.identity)
 
     @property
     def is_sqlite(self) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,9 +16,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from oaops.errors import InputError
 from oaops.rules.time import utcnow
 from oaops.store.db import advisory_lock
-from oaops.store.models import Journal
+from oaops.store.models import Journal, SiteMeta
 
 GENESIS = "0" * 64
 LOCK_KEY = 0x0A0B5002
@@ -27,20 +29,64 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def entry_hash(seq: int, at: datetime, actor: str, kind: str, record_id: str, action: str, data: Any, prev: str) -> str:
-    body = canonical(
-        {
-            "seq": seq,
-            "at": at.isoformat(timespec="microseconds"),
-            "actor": actor,
-            "kind": kind,
-            "id": record_id,
-            "action": action,
-            "data": data,
-            "prev": prev,
-        }
-    )
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+def entry_hash(
+    seq: int,
+    at: datetime,
+    actor: str,
+    kind: str,
+    record_id: str,
+    action: str,
+    data: Any,
+    prev: str,
+    os_login: str | None = None,
+) -> str:
+    fields = {
+        "seq": seq,
+        "at": at.isoformat(timespec="microseconds"),
+        "actor": actor,
+        "kind": kind,
+        "id": record_id,
+        "action": action,
+        "data": data,
+        "prev": prev,
+    }
+    if os_login is not None:  # entries written before identity (0009) have none
+        fields["os"] = os_login
+    return hashlib.sha256(canonical(fields).encode("utf-8")).hexdigest()
+
+
+# session.info keys the Context sets (oaops.store.db.Database.identity): who writes, under which config.
+OS_LOGIN = "os_login"
+CONFIG = "config"
+UNPROVEN = "unproven_claim"  # OAOPS_USER claimed by an OS user who may not write without a signature
+PROVEN = "proven"  # set by a signed decision in this transaction
+
+
+def _check_writer(session: Session) -> None:
+    """Records are written only under the site's own oaops.yml, and a claimed identity writes only
+    a signed decision (R7). Refused here, at the one door every state change passes."""
+    info = session.info
+    if info.get("writer_checked"):
+        return
+    claim = info.get(UNPROVEN)
+    if claim and info.get(PROVEN) != claim:
+        raise InputError(
+            "OAOPS_USER",
+            f"{info.get(OS_LOGIN)!r} may not write as {claim!r} without {claim}'s signature",
+            "unset OAOPS_USER to act as yourself; decisions are signed with the decider's key (--key)",
+        )
+    config = info.get(CONFIG)
+    if config:
+        bound = session.get(SiteMeta, "config")
+        if bound is None:
+            session.add(SiteMeta(key="config", value=str(config)))
+        elif bound.value != str(config):
+            raise InputError(
+                f"OAOPS_CONFIG {config}",
+                f"these records are written under {bound.value}; another config may only read them",
+                f"unset OAOPS_CONFIG (or point it at {bound.value}) to record anything",
+            )
+    info["writer_checked"] = True
 
 
 def append(
@@ -52,12 +98,14 @@ def append(
     data: dict[str, Any] | None = None,
 ) -> Journal:
     """Write one entry inside the caller's transaction (so the record and its entry land together)."""
+    _check_writer(session)
     advisory_lock(session, LOCK_KEY)
     last = session.execute(select(Journal.seq, Journal.hash).order_by(Journal.seq.desc()).limit(1)).first()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     at = utcnow()
     # JSON round trip now, so the hash covers exactly what the database will give back.
     payload = json.loads(canonical(data or {}))
+    os_login = session.info.get(OS_LOGIN)
     entry = Journal(
         seq=seq,
         at=at,
@@ -67,7 +115,8 @@ def append(
         action=action,
         data=payload,
         prev_hash=prev,
-        hash=entry_hash(seq, at, actor, kind, str(record_id), action, payload, prev),
+        hash=entry_hash(seq, at, actor, kind, str(record_id), action, payload, prev, os_login),
+        os_login=os_login,
     )
     session.add(entry)
     session.flush()
@@ -108,8 +157,55 @@ def verify(session: Session, batch: int = 5000) -> VerifyResult:
                 row.action,
                 row.data,
                 row.prev_hash,
+                row.os_login,
             )
             if recomputed != row.hash:
                 return VerifyResult(count, row.seq, "its content does not match its hash (altered)")
             prev, expected_seq, count, last_seq = row.hash, row.seq + 1, count + 1, row.seq
         session.expunge_all()
+
+
+def entries(session: Session, since: datetime | None = None, batch: int = 5000) -> Iterator[dict[str, Any]]:
+    """The entries as plain JSON-ready dicts (for an export), oldest first."""
+    last = 0
+    while True:
+        query = select(Journal).where(Journal.seq > last).order_by(Journal.seq).limit(batch)
+        if since is not None:
+            query = query.where(Journal.at >= since)
+        rows = session.scalars(query).all()
+        if not rows:
+            return
+        for r in rows:
+            yield {
+                "seq": r.seq,
+                "at": r.at.isoformat(timespec="microseconds"),
+                "actor": r.actor,
+                "os_login": r.os_login,
+                "kind": r.record_kind,
+                "id": r.record_id,
+                "action": r.action,
+                "data": r.data,
+                "prev": r.prev_hash,
+                "hash": r.hash,
+            }
+            last = r.seq
+        session.expunge_all()
+
+
+def verify_rows(rows: list[dict[str, Any]]) -> str:
+    """The chain of exported entries, from the first one's previous hash: "" or what is wrong."""
+    if not rows:
+        return ""
+    prev, expected = str(rows[0]["prev"]), int(rows[0]["seq"])
+    for r in rows:
+        seq = int(r["seq"])
+        if seq != expected:
+            return f"entry {expected}: it is missing from the export (next is {seq})"
+        if r["prev"] != prev:
+            return f"entry {seq}: its previous-hash does not match the entry before it"
+        at = datetime.fromisoformat(str(r["at"]))
+        args = (seq, at, r["actor"], r["kind"], str(r["id"]), r["action"], r["data"], r["prev"], r.get("os_login"))
+        if entry_hash(*args) != r["hash"]:
+            return f"entry {seq}: its content does not match its hash (altered)"
+        prev, expected = str(r["hash"]), seq + 1
+    return ""

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from oaops.rules.runs import RunStatus, may_move
 from oaops.rules.time import utcnow
 from oaops.store import backups as store_backups
-from oaops.store import journal
+from oaops.store import integrity, journal
 from oaops.store.backups import BackupPayload
 from oaops.store.models import Check, HostResult, Journal, Run, TaskResult
 
@@ -174,7 +174,7 @@ def create(
         "run",
         run.id,
         "start",
-        {"kind": kind, "playbook": playbook, "limit": limit, "trigger": trigger},
+        {"kind": kind, "playbook": playbook, "limit": limit, "trigger": trigger, **_state(session, run)},
     )
     return run.id
 
@@ -306,7 +306,11 @@ def finish(
     run.error = error
     if stats is not None:
         run.stats = stats
-    journal.append(session, actor, "run", run_id, status.value, {"rc": rc, "error": error})
+    journal.append(session, actor, "run", run_id, status.value, {"rc": rc, "error": error, **_state(session, run)})
+
+
+def _state(session: Session, run: Run) -> dict[str, str]:
+    return {integrity.STATE: integrity.run_state_now(session, run)}
 
 
 # ---- reads ------------------------------------------------------------------------------------
