@@ -501,6 +501,7 @@ users:
     name: {login}
     roles: [group_admin, technician]
     units: [hq]
+    # signing_key: ssh-ed25519 AAAA...   # the line of your ~/.ssh/id_ed25519.pub: signs your decisions
 
 # Precedence: these < OAOPS_* environment variables < command-line flags.
 settings:
@@ -509,6 +510,8 @@ settings:
   forks: 10
   runs_dir: var/runs
   timezone: Asia/Shanghai
+  site_key: var/keys/site_ed25519      # signs journal checkpoints (oaops init makes it; back it up)
+  checkpoints: var/checkpoints.jsonl   # append-only, outside the records database
 
 # Jobs oaops runs by itself (R3.1). Install the ticker once: `oaops schedule install --cron`
 # (or --systemd); it calls `oaops schedule run-due` every minute. See docs/schedules.md.

@@ -17,7 +17,7 @@ EXIT_INTERNAL = 3
 # imports of audits, reports and changes (about half a second of start-up).
 COMMANDS = (
     # jobs
-    "init", "health", "backup", "audit", "change", "fault", "problem", "notify",
+    "init", "health", "backup", "audit", "change", "fault", "problem", "notify", "key",
     # records
     "log", "review", "report", "demo", "runs", "schedule", "journal", "db",
 )  # fmt: skip

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from oaops import checkpoints, signing
-from oaops.errors import InputError
+from oaops.errors import InputError, PermissionDenied
 from oaops.rules.decision import RECORD_KIND, Kind, Statement
+from oaops.rules.roles import Role
 from oaops.rules.time import utcnow
 from oaops.services.context import Context
 from oaops.store import decisions as store
@@ -44,18 +45,23 @@ def registered_key(ctx: Context, login: str) -> signing.PublicKey:
     return user.signing_key
 
 
-def sign(ctx: Context, kind: Kind, record_id: str, subject: dict[str, Any], at: datetime | None = None) -> Signed:
-    """The acting user signs `subject`; refused (exit 2, nothing written) without their own valid key."""
+def sign(
+    ctx: Context,
+    kind: Kind,
+    record_id: str,
+    subject: dict[str, Any],
+    at: datetime | None = None,
+    session: Session | None = None,
+) -> Signed:
+    """The acting user signs `subject`; refused (exit 2, nothing written) without their own valid key.
+    Inside a transaction, pass its `session` (a second one would wait for the first's write lock)."""
     login = ctx.actor.login
     key = registered_key(ctx, login)
-    with ctx.db.transaction() as session:
-        if key.fingerprint in revoked(session, login):
-            raise InputError(
-                f"{ctx.config.path}: users[{login}].signing_key",
-                f"key {key.label} was revoked",
-                "register a new key: ssh-keygen -t ed25519, put its .pub line in oaops.yml, `oaops key register`",
-            )
-        known = key.fingerprint in registered(session, login)
+    if session is None:
+        with ctx.db.transaction() as own:
+            known = _usable(own, ctx, login, key)
+    else:
+        known = _usable(session, ctx, login, key)
     at = at or utcnow()
     signed = _signature(ctx, Statement(kind, record_id, login, at, subject), key)
     if known or kind is Kind.KEY_REGISTER:
@@ -63,6 +69,17 @@ def sign(ctx: Context, kind: Kind, record_id: str, subject: dict[str, Any], at: 
     # A key's first decision also registers it, signed by the key itself (the decider holds it).
     reg = _signature(ctx, Statement(Kind.KEY_REGISTER, login, login, at, key_subject(login, key, "oaops.yml")), key)
     return Signed(signed.statement, signed.text, key, signed.signature, reg)
+
+
+def _usable(session: Session, ctx: Context, login: str, key: signing.PublicKey) -> bool:
+    """Refuses a revoked key; True when the key is registered already."""
+    if key.fingerprint in revoked(session, login):
+        raise InputError(
+            f"{ctx.config.path}: users[{login}].signing_key",
+            f"key {key.label} was revoked",
+            "make a new key (ssh-keygen -t ed25519) and put its .pub line in oaops.yml as signing_key",
+        )
+    return key.fingerprint in registered(session, login)
 
 
 def _signature(ctx: Context, statement: Statement, key: signing.PublicKey) -> Signed:
@@ -132,6 +149,19 @@ def checkpoint(ctx: Context) -> checkpoints.Checkpoint:
     return checkpoints.make(ctx.config.settings, entries, head, utcnow())
 
 
+def checkpoint_due(ctx: Context, now: datetime, every: timedelta = timedelta(days=1)) -> bool:
+    """The daily checkpoint, made by the schedule ticker when the newest one is a day old."""
+    cps = checkpoints.read(ctx.config.settings.checkpoints)
+    if cps and now - cps[-1].at < every:
+        return False
+    with ctx.db.transaction() as session:
+        entries, head = integrity.head(session)
+    if not entries:
+        return False
+    checkpoints.make(ctx.config.settings, entries, head, now)
+    return True
+
+
 def status(d: DecisionRow) -> str:
     """`signed by mgr (ED25519 SHA256:…) ✓`, or what is wrong: verified now, with ssh-keygen."""
     key = signing.parse_key(d.key, f"decision {d.id}")
@@ -145,3 +175,47 @@ def of_record(ctx: Context, kind: str, record_id: str) -> list[str]:
     with ctx.db.transaction() as session:
         rows = store.of_record(session, kind, record_id)
     return [status(d) for d in rows]
+
+
+def of_kind(ctx: Context, kind: str) -> dict[str, list[str]]:
+    """record id -> the status lines of its decisions, for list commands."""
+    with ctx.db.transaction() as session:
+        rows = store.of_records(session, kind)
+    return {record_id: [status(d) for d in ds] for record_id, ds in rows.items()}
+
+
+def register_key(ctx: Context) -> str:
+    """`oaops key register`: the acting user's oaops.yml key, registered by a statement it signs
+    itself (proof its holder registered it). A decision registers a new key by itself too."""
+    login = ctx.actor.login
+    key = registered_key(ctx, login)
+    with ctx.db.transaction() as session:
+        if _usable(session, ctx, login, key):
+            return f"{login}'s key {key.label} is registered already"
+    signed = sign(ctx, Kind.KEY_REGISTER, login, key_subject(login, key, "oaops key register"))
+    with ctx.db.transaction() as session:
+        record(session, ctx, signed)
+    checkpoint(ctx)
+    return f"registered {login}'s key {key.label}"
+
+
+def revoke_key(ctx: Context, login: str, fingerprint: str | None) -> str:
+    """`oaops key revoke LOGIN`: a group_admin revokes a user's key (lost, left); signed by the admin."""
+    if Role.GROUP_ADMIN not in ctx.actor.roles:
+        raise PermissionDenied(ctx.actor.login, "revoke a signing key", "ask a group_admin")
+    user = ctx.config.users.get(login)
+    with ctx.db.transaction() as session:
+        known = registered(session, login)
+    target = fingerprint or (user.signing_key.fingerprint if user and user.signing_key else None)
+    if target is None or target not in known:
+        raise InputError(
+            f"key {target or '-'} of {login!r}",
+            "is not a registered key",
+            "give --fingerprint SHA256:... of a key in `oaops journal export`'s allowed_signers",
+        )
+    subject = {"login": login, "fingerprint": target, "source": "oaops key revoke"}
+    signed = sign(ctx, Kind.KEY_REVOKE, login, subject)
+    with ctx.db.transaction() as session:
+        record(session, ctx, signed)
+    checkpoint(ctx)
+    return f"revoked {login}'s key {target}; their decisions from now on need a new key in oaops.yml"

@@ -21,11 +21,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from oaops.errors import InputError
+from oaops.rules.decision import Kind
 from oaops.rules.report import Attention, Month
 from oaops.rules.time import utcnow, zone
 from oaops.runs.redact import scrub_text
 from oaops.services import backup as backup_service
-from oaops.services import daily_log
+from oaops.services import daily_log, decide
 from oaops.services import report as report_service
 from oaops.services.context import Context
 from oaops.store import journal
@@ -274,6 +275,9 @@ def sign(ctx: Context, month: str, findings_file: Path, now: datetime | None = N
             raise InputError(
                 f"review {m.text}", "was signed by someone else just now", "see `oaops review show`"
             ) from None
+        subject = {"month": m.text, "digests": digests, "findings_sha256": _sha(findings), "attention": row.attention}
+        signed = decide.sign(ctx, Kind.REVIEW_SIGN, m.text, subject, now, session)  # R5: the reviewer's own key
+        decide.record(session, ctx, signed)
         journal.append(
             session,
             ctx.actor.login,
@@ -282,7 +286,9 @@ def sign(ctx: Context, month: str, findings_file: Path, now: datetime | None = N
             "sign",
             {"digests": digests, "attention": row.attention, "findings_sha256": _sha(findings)},
         )
-        return _view(row)
+        view = _view(row)
+    decide.checkpoint(ctx)
+    return view
 
 
 def _signed_twice(month: str, reviewer: str, at: datetime, tz: tzinfo) -> InputError:

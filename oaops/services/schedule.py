@@ -264,6 +264,9 @@ def run_due(ctx: Context, now: datetime) -> TickReport:
 
         notify.retry_quietly(ctx, now)
         fault.recompute_quietly(ctx, now)
+        from oaops.services import decide  # and anchors the journal once a day (R3.3)
+
+        decide.checkpoint_due(ctx, now)
     bad = {OccurrenceState.FAILED.value, OccurrenceState.TIMEOUT.value, OccurrenceState.MISSED.value}
     code = 2 if input_error else (1 if any(o.state in bad for o in (*settled, *outcomes)) else 0)
     return TickReport(now, True, outcomes, settled, code)

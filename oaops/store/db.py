@@ -6,6 +6,8 @@ with BEGIN IMMEDIATE (the database write lock), PostgreSQL appends take an advis
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -78,7 +80,7 @@ def make_engine(url: str) -> Engine:
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(parsed.database))
         kwargs["connect_args"] = {"timeout": 60, "isolation_level": None}
     elif parsed.get_backend_name() == "postgresql":
         if parsed.get_driver_name() in ("psycopg2", "") and parsed.drivername == "postgresql":
@@ -92,6 +94,16 @@ def make_engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         _sqlite_pragmas(engine)
     return engine
+
+
+def _private_file(path: Path) -> None:
+    """A new records file is the owner's only (0600, its folder 0700 when made here); SQLite gives
+    its -wal and -shm files the same mode. `oaops init` tightens an existing site's files."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):  # another process made it a moment ago
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

@@ -242,3 +242,67 @@ def test_r3_an_export_verifies_in_another_folder(decided: SignSite, tmp_path_fac
     (folder / "decisions.jsonl").write_text("\n".join([*lines[:-1], json.dumps(forged)]) + "\n", encoding="utf-8")
     code, text = decided.verify("--from", str(folder))
     assert code == 1 and "does not match its digest" in text, text
+
+
+def test_r7_a_claim_by_another_os_user_writes_only_a_signed_decision(ss: SignSite) -> None:
+    """Run as OS user 'bob' (not root, not the service account): OAOPS_USER=tech reads, but its
+    request is refused; the approval signed with mgr's key is accepted."""
+    from oaops.errors import InputError
+    from oaops.services import change
+    from oaops.services.context import open_context
+
+    cid = ss.submitted()
+    with environ(ss.site.env(OAOPS_USER="tech")):
+        ctx = open_context()
+    ctx.os_login = "bob"
+    try:
+        assert change.show(ctx, cid).row.state == "submitted"  # reading is fine
+        with pytest.raises(InputError, match="may not write as 'tech' without tech's signature"):
+            change.new(ctx, ss.dir / "c1.yml")
+    finally:
+        ctx.close()
+    with environ(ss.site.env(OAOPS_USER="mgr")):
+        ctx = open_context()
+    ctx.os_login, ctx.key = "bob", str(ss.site.key("mgr"))
+    try:
+        assert change.approve(ctx, cid).approver == "mgr"
+    finally:
+        ctx.close()
+    conn = sqlite3.connect(ss.dir / "oaops.db")
+    rows = conn.execute("SELECT actor, os_login FROM journal WHERE action = 'approve'").fetchall()
+    conn.close()
+    assert rows == [("mgr", "bob")]
+
+
+def test_r7_a_revoked_key_signs_nothing_and_the_trail_still_verifies(ss: SignSite) -> None:
+    first = ss.submitted("c1")
+    ss.ok("mgr", "change", "approve", first)
+    code, _, err = ss.cli("tech", "key", "revoke", "mgr")
+    assert code == 2 and "group_admin" in err
+    assert "revoked mgr's key SHA256:" in ss.ok(ss.site.login, "key", "revoke", "mgr")
+    second = ss.submitted("c2")
+    code, _, err = ss.cli("mgr", "change", "approve", second)
+    assert code == 2
+    one_line(err, "was revoked", "signing_key")
+    code, text = ss.verify()
+    assert code == 0 and "signed decisions verified" in text, text
+
+
+def test_r3_init_makes_the_site_files_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OAOPS_HOME", str(tmp_path))
+    for var in ("OAOPS_CONFIG", "OAOPS_SITE_KEY", "OAOPS_CHECKPOINTS", "OAOPS_DB_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("OAOPS_USER", "alice")
+    assert main(["init"]) == 0
+    assert main(["journal", "checkpoint"]) == 0
+    modes = {
+        name: (tmp_path / name).stat().st_mode & 0o777
+        for name in ("oaops.yml", "var", "var/oaops.db", "var/keys/site_ed25519", "var/checkpoints.jsonl")
+    }
+    assert modes == {
+        "oaops.yml": 0o640,
+        "var": 0o700,
+        "var/oaops.db": 0o600,
+        "var/keys/site_ed25519": 0o600,
+        "var/checkpoints.jsonl": 0o600,
+    }
