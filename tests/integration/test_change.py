@@ -814,23 +814,27 @@ def test_reject_then_revise_and_resubmit(cs: ChangeSite) -> None:
 
 
 def test_in_a_freeze_the_run_is_refused(cs: ChangeSite) -> None:
-    frozen = cs.dir / "frozen.yml"
-    frozen.write_text(
-        cs.site.config.read_text(encoding="utf-8")
-        + "  freezes:\n    - name: all-day freeze\n"
-        + '      weekly: {days: [mon, tue, wed, thu, fri, sat, sun], from: "00:00", to: "00:00"}\n',
-        encoding="utf-8",
-    )
     cid = cs.new("tech", cs.request("freeze"))
     cs.ok("tech", "change", "submit", cid)
     cs.ok("mgr", "change", "approve", cid)
     runs = cs.count_runs()
-    code, _out, err = cs.cli("tech", "change", "run", cid, "--yes", OAOPS_CONFIG=str(frozen))
-    assert code == 2
-    one_line_error(err, "change freeze 'all-day freeze'", "--break-glass")
-    assert cs.count_runs() == runs
-    cal = json.loads(cs.ok("tech", "change", "calendar", "--days", "2", "--json", OAOPS_CONFIG=str(frozen)))
-    assert {e["kind"] for e in cal} == {"window", "freeze"}
+    # The freeze goes into the site's own oaops.yml: records are written only under it (R7).
+    site_config = cs.site.config.read_text(encoding="utf-8")
+    cs.site.config.write_text(
+        site_config
+        + "  freezes:\n    - name: all-day freeze\n"
+        + '      weekly: {days: [mon, tue, wed, thu, fri, sat, sun], from: "00:00", to: "00:00"}\n',
+        encoding="utf-8",
+    )
+    try:
+        code, _out, err = cs.cli("tech", "change", "run", cid, "--yes")
+        assert code == 2
+        one_line_error(err, "change freeze 'all-day freeze'", "--break-glass")
+        assert cs.count_runs() == runs
+        cal = json.loads(cs.ok("tech", "change", "calendar", "--days", "2", "--json"))
+        assert {e["kind"] for e in cal} == {"window", "freeze"}
+    finally:
+        cs.site.config.write_text(site_config, encoding="utf-8")
     cs.ok("tech", "change", "cancel", cid)
 
 

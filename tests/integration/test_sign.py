@@ -13,14 +13,16 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
 from oaops.cli.main import main
+from oaops.runs.inventory import resolve
 from oaops.store import journal
-from tests.integration.conftest import Site
+from tests.integration.conftest import ROOT, Site
 from tests.integration.test_health import environ
 
 
@@ -39,6 +41,9 @@ class SignSite:
         self.inventory.write_text(
             yaml.safe_dump({"all": {"hosts": {"oa1": host}, "children": groups}}), encoding="utf-8"
         )
+        # Ansible's display patches sys.stdout on first import: let it, here, not under cli()'s StringIO.
+        with environ(self.site.env()):
+            resolve(ROOT, self.inventory, "all")
 
     def cli(self, user: str, *args: str, **env: str) -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()
@@ -306,3 +311,18 @@ def test_r3_init_makes_the_site_files_private(tmp_path: Path, monkeypatch: pytes
         "var/keys/site_ed25519": 0o600,
         "var/checkpoints.jsonl": 0o600,
     }
+
+
+def test_r10_a_unit_admin_asks_for_waivers_on_their_own_units_hosts_only(ss: SignSite) -> None:
+    text = ss.site.config.read_text(encoding="utf-8")
+    ss.site.config.write_text(text.replace("units:\n  - id: hq", "units:\n  - id: br\n    name: Branch\n  - id: hq", 1))
+    ss.site.add_user("ua", "[unit_admin]", "[br]")
+    expires = (date.today() + timedelta(days=90)).isoformat()
+    args = ("audit", "waive", "OS-NET-01", "--reason", "a vendor appliance, firewalled", "--expires", expires)
+    code, _, err = ss.cli("ua", *args, "--hosts", "oa*", OAOPS_INVENTORY=str(ss.inventory))
+    assert code == 2
+    one_line(err, "oa1", "outside their units, R10")
+    code, _, err = ss.cli("ua", *args, "--hosts", "nothing-*", OAOPS_INVENTORY=str(ss.inventory))
+    assert code == 2
+    one_line(err, "--hosts", "names no host")
+    assert ss.cli("tech", *args, "--hosts", "oa*", OAOPS_INVENTORY=str(ss.inventory))[0] == 0
