@@ -49,6 +49,9 @@ class Context:
         """What every journal entry of this process records and checks (store.journal)."""
         me = self.os_login or config_mod.os_login()
         info: dict[str, Any] = {journal.OS_LOGIN: me, journal.CONFIG: str(self.config.path)}
+        site = self.root / config_mod.CONFIG_NAME
+        if site.is_file():
+            info[journal.SITE_CONFIG] = str(site.resolve())
         if self.actor.login != me and self.config.user_of_os(me) != self.actor and not self.config.trusts(me):
             info[journal.UNPROVEN] = self.actor.login
         return info

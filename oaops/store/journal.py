@@ -59,6 +59,7 @@ def entry_hash(
 # session.info keys the Context sets (oaops.store.db.Database.identity): who writes, under which config.
 OS_LOGIN = "os_login"
 CONFIG = "config"
+SITE_CONFIG = "site_config"  # the project root's oaops.yml, when there is one
 UNPROVEN = "unproven_claim"  # OAOPS_USER claimed by an OS user who may not write without a signature
 PROVEN = "proven"  # set by a signed decision in this transaction
 
@@ -78,15 +79,18 @@ def _check_writer(session: Session) -> None:
         )
     config = info.get(CONFIG)
     if config:
+        # The records belong to the config they were first written under, and new records to the
+        # project root's oaops.yml when there is one: a private OAOPS_CONFIG may only read.
         bound = session.get(SiteMeta, "config")
-        if bound is None:
-            session.add(SiteMeta(key="config", value=str(config)))
-        elif bound.value != str(config):
+        expected = bound.value if bound is not None else str(info.get(SITE_CONFIG) or config)
+        if expected != str(config):
             raise InputError(
                 f"OAOPS_CONFIG {config}",
-                f"these records are written under {bound.value}; another config may only read them",
-                f"unset OAOPS_CONFIG (or point it at {bound.value}) to record anything",
+                f"these records are written under {expected}; another config may only read them",
+                f"unset OAOPS_CONFIG (or point it at {expected}) to record anything",
             )
+        if bound is None:
+            session.add(SiteMeta(key="config", value=str(config)))
     info["writer_checked"] = True
 
 

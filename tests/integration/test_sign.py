@@ -326,3 +326,18 @@ def test_r10_a_unit_admin_asks_for_waivers_on_their_own_units_hosts_only(ss: Sig
     assert code == 2
     one_line(err, "--hosts", "names no host")
     assert ss.cli("tech", *args, "--hosts", "oa*", OAOPS_INVENTORY=str(ss.inventory))[0] == 0
+
+
+def test_r7_a_private_config_cannot_start_the_records_of_a_site(tmp_path: Path) -> None:
+    """The project root has its oaops.yml: new records are written under it only."""
+    site = Site(tmp_path, f"sqlite:///{tmp_path}/oaops.db")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "oaops.yml").write_text(site.config.read_text(encoding="utf-8"), encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    with environ(site.env(OAOPS_HOME=str(project))), redirect_stdout(out), redirect_stderr(err):
+        code = main(["journal", "checkpoint"])
+        assert code == 0  # reading (and anchoring what there is) is fine
+        code = main(["log", "note", "a private config tries to write"])
+    assert code == 2
+    one_line(err.getvalue(), str(project / "oaops.yml"), "another config may only read them")
