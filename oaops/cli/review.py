@@ -122,6 +122,7 @@ def show(month: str, as_json: bool, now: str | None) -> int:
         s = review.show(ctx, month, parse_now(now, ctx.config.settings.timezone))
         tz = zone(ctx.config.settings.timezone)
         signed = decide.of_record(ctx, "review", s.review.month)
+        anchor = decide.month_checkpoint(ctx, s.review.month)
     finally:
         ctx.close()
     if as_json:
@@ -131,6 +132,7 @@ def show(month: str, as_json: bool, now: str | None) -> int:
     out.print(f"[bold]月度审核 / monthly review · {r.month}[/bold]: signed by {r.reviewer} on {when(r.signed_at, tz)}")
     for line in signed:
         out.print(f"  {line}")
+    out.print(f"  journal checkpoint of the month (本月最后检查点): {anchor or '-'}")
     out.print("findings (审核意见):")
     for line in r.findings.splitlines():
         out.print(f"  {line}")

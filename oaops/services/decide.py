@@ -18,7 +18,7 @@ from oaops import checkpoints, signing
 from oaops.errors import InputError, PermissionDenied
 from oaops.rules.decision import RECORD_KIND, Kind, Statement
 from oaops.rules.roles import Role
-from oaops.rules.time import utcnow
+from oaops.rules.time import month_bounds, utcnow, zone
 from oaops.services.context import Context
 from oaops.store import decisions as store
 from oaops.store import integrity
@@ -219,3 +219,12 @@ def revoke_key(ctx: Context, login: str, fingerprint: str | None) -> str:
         record(session, ctx, signed)
     checkpoint(ctx)
     return f"revoked {login}'s key {target}; their decisions from now on need a new key in oaops.yml"
+
+
+def month_checkpoint(ctx: Context, month: str) -> str:
+    """The month's last checkpoint, as the monthly review prints it ("" when there is none)."""
+    bounds = month_bounds(month, zone(ctx.config.settings.timezone))
+    if bounds is None:
+        return ""
+    inside = [cp for cp in checkpoints.read(ctx.config.settings.checkpoints) if bounds[0] <= cp.at < bounds[1]]
+    return inside[-1].label() if inside else ""
