@@ -188,12 +188,24 @@ def test_r3_editing_the_approver_is_found(decided: SignSite) -> None:
     assert code == 1 and "differs from its last journal entry" in text and "change CHG-" in text, text
 
 
-def test_r3_editing_a_runs_actor_is_found(decided: SignSite) -> None:
+def test_r3_editing_a_runs_actor_or_its_checks_or_cutting_it_is_found(decided: SignSite) -> None:
     code, _, err = decided.cli("tech", "health", "-i", str(decided.inventory), "--json")
     assert code in (0, 1), err
+    decided.ok("tech", "journal", "checkpoint")
     decided.sql("UPDATE runs SET actor = 'mgr'")
     code, text = decided.verify()
     assert code == 1 and "run 1 differs from its last journal entry" in text, text
+    decided.sql("UPDATE runs SET actor = 'tech'")
+    assert decided.verify()[0] == 0
+    decided.sql("UPDATE checks SET status = CASE status WHEN 'ok' THEN 'critical' ELSE 'ok' END")
+    code, text = decided.verify()
+    assert code == 1 and "run 1 differs from its last journal entry" in text, text
+    # the newest entries cut off together with their run: the records agree, the checkpoint does not
+    decided.sql("DELETE FROM checks")
+    decided.sql("DELETE FROM runs")
+    decided.sql("DELETE FROM journal WHERE record_kind = 'run'")
+    code, text = decided.verify()
+    assert code == 1 and "entries were cut off" in text, text
 
 
 def test_r3_a_recomputed_chain_is_found(decided: SignSite) -> None:
