@@ -144,6 +144,7 @@ def verify(ctx: Context) -> Trail:
             or store_runs.journal_gap(session)
             or integrity.record_problem(session)
             or integrity.decision_problem(session)
+            or integrity.unsigned_problem(session)
         )
         rows = list(store_decisions.every(session))
         bound = integrity.bound_config(session)

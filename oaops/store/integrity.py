@@ -15,7 +15,20 @@ from sqlalchemy.orm import Session
 from oaops.store.journal import canonical
 from oaops.store.models import Change, Check, Decision, Journal, Run, SiteMeta
 
-STATE = "state"  # the key of a journal entry's data that holds the record's state digest
+STATE = "record_state"  # the key of a journal entry's data that holds the record's state digest
+
+# Journal entries that record a decision's state change, and the decision kinds that sign them.
+SIGNED: dict[tuple[str, str], str] = {
+    ("change", "approve"): "change-approve",
+    ("change", "retro_approve"): "change-approve",
+    ("change", "reject"): "change-reject",
+    ("change", "break_glass"): "change-break-glass",
+    ("waiver", "approve"): "waiver-approve",
+    ("waiver", "reject"): "waiver-approve",
+    ("problem", "verify"): "problem-verify",
+    ("problem", "reject"): "problem-verify",
+    ("review", "sign"): "review-sign",
+}
 
 
 def _digest(fields: dict[str, Any]) -> str:
@@ -112,6 +125,31 @@ def decision_problem(session: Session) -> str:
     extra = sorted(set(rows) - seen)
     if extra:
         return f"decision {extra[0]} has no journal entry (inserted outside oaops?)"
+    return ""
+
+
+def unsigned_problem(session: Session) -> str:
+    """Every decision's state change written since identity (entries with an os_login) has its
+    signed decision: an approval appended behind oaops's back, chain and record agreeing, has none."""
+    signed: dict[tuple[str, str, str], int] = {}
+    for kind, record_kind, record_id in session.execute(
+        select(Decision.kind, Decision.record_kind, Decision.record_id)
+    ):
+        signed[(kind, record_kind, record_id)] = signed.get((kind, record_kind, record_id), 0) + 1
+    kinds = sorted({k for k, _ in SIGNED})
+    rows = session.execute(
+        select(Journal.seq, Journal.record_kind, Journal.record_id, Journal.action, Journal.actor, Journal.data)
+        .where(Journal.record_kind.in_(kinds), Journal.os_login.is_not(None))
+        .order_by(Journal.seq)
+    )
+    for seq, record_kind, record_id, action, actor, data in rows:
+        kind = SIGNED.get((record_kind, action))
+        if kind is None or (isinstance(data, dict) and data.get("standard")):
+            continue  # a standard change is approved by its template, not a person
+        key = (kind, record_kind, record_id)
+        if signed.get(key, 0) <= 0:
+            return f"entry {seq} ({action} {record_kind} {record_id} by {actor}) has no signed decision"
+        signed[key] -= 1
     return ""
 
 

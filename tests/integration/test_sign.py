@@ -353,3 +353,21 @@ def test_r7_a_private_config_cannot_start_the_records_of_a_site(tmp_path: Path) 
         code = main(["log", "note", "a private config tries to write"])
     assert code == 2
     one_line(err.getvalue(), str(project / "oaops.yml"), "another config may only read them")
+
+
+def test_r18_an_approval_appended_behind_oaops_back_has_no_signature(ss: SignSite) -> None:
+    """After the newest checkpoint an attacker appends a well-chained 'approve' entry and sets the
+    approver to match it: chain and record agree, but no signed decision stands behind it."""
+    from oaops.store import changes as store_changes
+    from oaops.store.db import open_database
+
+    cid = ss.submitted()
+    db = open_database(ss.site.db_url)
+    db.identity.update({journal.OS_LOGIN: "root"})
+    try:
+        with db.transaction() as session:
+            store_changes.move(session, cid, "mgr", "approve", "submitted", "approved", "", approver="mgr")
+    finally:
+        db.dispose()
+    code, text = ss.verify()
+    assert code == 1 and f"(approve change {cid} by mgr) has no signed decision" in text, text
