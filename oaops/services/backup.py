@@ -87,19 +87,9 @@ def _start(
     spec: runner.RunSpec,
     progress: ProgressFn | None,
 ) -> int:
-    settings = ctx.config.settings
     if progress:
         progress("start", {"hosts": len(spec.hosts)})
-    outcome = runner.start(
-        ctx.db,
-        ctx.root,
-        settings.runs_dir,
-        ctx.actor.login,
-        spec,
-        batch_size=settings.event_batch_size,
-        progress=progress,
-    )
-    return outcome.run_id
+    return ctx.start(spec, progress).run_id
 
 
 def _run_row(ctx: Context, run_id: int) -> tuple[RunRow, list[TaskRow]]:
@@ -142,7 +132,7 @@ def run(
     """Back up the targets of the hosts in `limit` and record each set (R3.3); with `verify`, each
     new set is also restore-verified in the same module call, before retention prunes behind it."""
     settings = ctx.config.settings
-    inventory = (inventory or settings.inventory).resolve()
+    inventory = ctx.inventory(inventory)
     planned = planned or plan(ctx, inventory, limit, targets, ACTION_RUN)
     spec = runner.RunSpec(
         kind="backup",
@@ -164,7 +154,7 @@ def run(
     )
     result = report(ctx, _start(ctx, spec, progress), check, verify)
     if result.exit_code and not check:
-        notify.backup_failed(ctx, result)  # R9: the group admin and technicians hear of it (never raises)
+        _notify_failed(ctx, result)  # R9: the group admin and technicians hear of it (never raises)
     return result
 
 
@@ -268,7 +258,7 @@ def verify(
 ) -> VerifyReport:
     """Restore each chosen set on its host into scratch and compare it with its manifest (R3.3)."""
     settings = ctx.config.settings
-    inventory = (inventory or settings.inventory).resolve()
+    inventory = ctx.inventory(inventory)
     rows = chosen if chosen is not None else choose_for_verify(ctx, backup_id, latest, inventory, limit, targets)
     sets = [{"host": r.host, "target": r.target, "set_id": r.set_id, "manifest_sha256": r.sha256} for r in rows]
     hosts = sorted({r.host for r in rows})
@@ -287,7 +277,7 @@ def verify(
     run_id = _start(ctx, spec, progress)
     result = verify_report(ctx, run_id, [r.id for r in rows])
     if result.exit_code:
-        notify.verify_failed(ctx, result)  # a backup that cannot be restored is no backup (R3.3)
+        _notify_verify_failed(ctx, result)  # a backup that cannot be restored is no backup (R3.3)
     return result
 
 
@@ -340,8 +330,7 @@ def restore(
 ) -> RestoreReport:
     """A real restore into a named database or folder; only the group admin (R9)."""
     ctx.require(ACTION_RESTORE)
-    settings = ctx.config.settings
-    inventory = (inventory or settings.inventory).resolve()
+    inventory = ctx.inventory(inventory)
     with ctx.db.transaction() as session:
         d = store.detail(session, backup_id)
     row = _usable(d.backup if d else None, backup_id)
@@ -664,3 +653,47 @@ def scheduled_verify_assess(ctx: Context, run_id: int) -> tuple[OccurrenceState,
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing verified"
     run_note = "" if run_row.status == RunStatus.SUCCESSFUL.value else f"run {run_row.status}; "
     return state, f"{run_note}restore verification: {summary}"
+
+
+# ---- notices (R9, R3.3): never raise; notify records and retries them -----------------------------
+
+
+def _notify_failed(ctx: Context, report: BackupReport) -> None:
+    lines = [f"{b.host} {b.target}: {b.status} {b.reason}".strip() for b in report.backups if b.status != "ok"]
+    lines += [
+        f"{b.host} {b.target}: restore verification {b.verify_status}"
+        for b in report.backups
+        if b.status == "ok" and b.verify_status not in (None, "ok")
+    ]
+    lines += [f"{t.host}: {t.task}: {t.msg}"[:300] for t in report.failed_tasks]
+    if not lines:
+        lines = [f"run {report.run.id} {report.run.status}: no backup was recorded"]
+    notify.emit(
+        ctx,
+        "backup.failed",
+        record_kind="run",
+        record_id=report.run.id,
+        run=report.run.id,
+        count=len(lines),
+        items=notify.items(lines),
+    )
+
+
+def _notify_verify_failed(ctx: Context, report: VerifyReport) -> None:
+    lines = [
+        f"{i.backup.host} {i.backup.target} {i.backup.set_id}: {i.reason or 'failed'}"
+        for i in report.items
+        if i.backup.verify_status != "ok" or i.reason
+    ]
+    lines += [f"{t.host}: {t.task}: {t.msg}"[:300] for t in report.failed_tasks]
+    if not lines:
+        lines = [f"run {report.run.id} {report.run.status}"]
+    notify.emit(
+        ctx,
+        "backup.verify_failed",
+        record_kind="run",
+        record_id=report.run.id,
+        run=report.run.id,
+        count=len(lines),
+        items=notify.items(lines),
+    )
