@@ -285,6 +285,9 @@ def load(
         )
     settings = resolve_settings(data.get("settings", {}), env, flags or {}, root, str(path))
     schedules = load_schedules(data.get("schedules") or [], settings, str(path))
+    problem = schedule_rules.zone_problem(settings.timezone)
+    if problem:  # an unknown zone must not quietly read as UTC: every report's day would shift (R5, R6)
+        raise InputError(f"{path}: settings.timezone", problem, "use an IANA zone name, e.g. Asia/Shanghai")
     return Config(
         root=root,
         path=path,
