@@ -159,6 +159,8 @@ TRANSITIONS: dict[tuple[ChangeState, Action], Transition] = {
     (S.APPROVED, A.CANCEL): Transition(S.CANCELLED, CANCELLERS),
     (S.REJECTED, A.CANCEL): Transition(S.CANCELLED, CANCELLERS),
 }
+# Where `oaops change run` may start: approved, or submitted (an emergency, `duty_problem` says).
+RUNNABLE = frozenset(s for (s, a) in TRANSITIONS if a is Action.EXECUTE)
 # Actions that record something without moving the state, and the states they apply in.
 NOTES: dict[Action, tuple[frozenset[ChangeState], frozenset[Role]]] = {
     A.REVIEW: (FINISHED, REVIEWERS),

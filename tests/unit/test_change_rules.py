@@ -12,6 +12,7 @@ from oaops.rules.change import (
     APPROVERS,
     IMPLEMENTERS,
     REQUESTERS,
+    RUNNABLE,
     TRANSITIONS,
     Action,
     ChangeClass,
@@ -193,6 +194,7 @@ def test_r18_an_emergency_change_that_ran_stays_open_until_someone_approves_it_a
     assert not awaiting_retro_approval("normal", "succeeded", None, None)
     assert is_open("approved", False) and not is_open("closed", False) and not is_open("cancelled", False)
     assert is_open("closed", True)
+    assert {S.APPROVED, S.SUBMITTED} == RUNNABLE
 
 
 def test_r18_who_cancels_which_risk_a_standard_change_allows_and_when_a_review_is_required() -> None:

@@ -62,7 +62,7 @@ def run(
     say = say or (lambda _text: None)
     d = detail_of(ctx, change_id)
     state = ChangeState(d.row.state)
-    if state not in (ChangeState.APPROVED, ChangeState.SUBMITTED):
+    if state not in rules.RUNNABLE:
         refuse_state(d, Action.EXECUTE)
         raise InputError(f"change {d.row.id}", f"is {state.value}; it cannot run", next_hint(d))
     if state is ChangeState.SUBMITTED and d.row.change_class != ChangeClass.EMERGENCY.value:
