@@ -15,7 +15,7 @@ from oaops import config as config_mod
 from oaops.config import Config, User
 from oaops.errors import PermissionDenied
 from oaops.rules import roles
-from oaops.runs import runner
+from oaops.runs import runner, testinfra
 from oaops.runs.ingest import ProgressFn
 from oaops.runs.inventory import InventoryHost
 from oaops.runs.recover import Recovered, recover
@@ -57,6 +57,10 @@ class Context:
             batch_size=settings.event_batch_size,
             progress=progress,
         )
+
+    def start_tests(self, spec: testinfra.TestSpec, progress: ProgressFn | None = None) -> testinfra.TestOutcome:
+        """The same door for pytest-testinfra files (a change's verification), recorded as a Run."""
+        return testinfra.start(self.db, self.root, self.config.settings.runs_dir, self.actor.login, spec, progress)
 
     def require(self, action: str) -> None:
         """R8: the actor's roles must allow the action."""
