@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
-
-from oaops import schemas
+from oaops import schemas, yamlsafe
 from oaops.errors import InputError, PermissionDenied
 from oaops.rules import change as rules
 from oaops.rules import roles
@@ -107,13 +105,7 @@ def read_request(ctx: Context, path: Path, now: datetime | None = None) -> Reque
     source = str(path)
     if not path.is_file():
         raise InputError(source, "not found", "give the path of a change request YAML file (see docs/changes.md)")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InputError(
-            f"{source}:{mark.line + 1}" if mark else source, "is not valid YAML", "fix the syntax"
-        ) from None
+    data = yamlsafe.load(path)  # UTF-8, bounded, no duplicate keys, no alias bombs (issue 15)
     if not isinstance(data, dict):
         raise InputError(source, "must be a mapping (title, type, class, ...)", "see docs/changes.md for an example")
     if isinstance(data.get("window"), dict):
