@@ -14,15 +14,32 @@ OUTCOMES = ("succeeded", "rolled_back", "failed")
 
 
 def change_outcomes(session: Session, start: datetime, end: datetime) -> dict[tuple[str, str], dict[str, int]] | None:
-    """(type, class) -> outcome state -> executions that ended in the range."""
+    """(type, class) -> outcome -> changes whose execution ended in the range, each change once (R6).
+
+    A change's outcome is the last event of the range that moved it into succeeded, rolled_back or
+    failed. Events that keep the state (the review, a retrospective approval, a refusal) carry the
+    final state too and are not outcomes; a change that succeeded and was rolled back later in the
+    range counts once, as rolled back."""
     change, event = reporting.model("Change"), reporting.model("ChangeEvent")
     if change is None or event is None:
         return None
+    last = (
+        select(func.max(event.id).label("id"))
+        .where(
+            event.at >= start,
+            event.at < end,
+            event.to_state.in_(OUTCOMES),
+            event.from_state != event.to_state,
+        )
+        .group_by(event.change_id)
+        .subquery()
+    )
     out: dict[tuple[str, str], dict[str, int]] = {}
     for ctype, cclass, state, n in session.execute(
         select(change.type, change.change_class, event.to_state, func.count())
+        .select_from(last)
+        .join(event, event.id == last.c.id)
         .join(change, change.id == event.change_id)
-        .where(event.at >= start, event.at < end, event.to_state.in_(OUTCOMES))
         .group_by(change.type, change.change_class, event.to_state)
     ).all():
         out.setdefault((str(ctype), str(cclass)), {})[str(state)] = int(n)
