@@ -1,8 +1,9 @@
 """The monthly O&M report for management (月度运维分析报告, R6) and the yearly summary.
 
-Figures come from SQL aggregations in store.reporting, one module per record kind (a month of checks is counted by the
-database, never loaded); small lists (the month's faults, overdue problems, out-of-window
-changes) come back as rows. Rendering is oaops.reports; this module only gathers the figures.
+Figures come from SQL aggregations in store.reporting, one module per record kind (a month of
+checks is counted by the database, never loaded); small lists (the month's faults, overdue
+problems, out-of-window changes) come back as rows. Rendering is oaops.reports; this module only
+gathers the figures.
 """
 
 from __future__ import annotations
