@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from oaops.rules.backup import BackupStatus, Keep, VerifyStatus
 from oaops.rules.time import utcnow
 from oaops.store import journal
-from oaops.store.models import Backup, Run
+from oaops.store.models import Backup, Journal, Run
 
 KINDS = ("backup", "backup_verify", "backup_restore", "backup_copy")
 
@@ -301,8 +301,6 @@ def detail(session: Session, backup_id: int) -> BackupDetail | None:
     b = session.get(Backup, backup_id)
     if b is None:
         return None
-    from oaops.store.models import Journal
-
     history = [
         {"seq": j.seq, "at": j.at, "actor": j.actor, "action": j.action, "data": j.data}
         for j in session.scalars(
