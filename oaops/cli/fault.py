@@ -17,7 +17,7 @@ from oaops.cli.runs import parse_since
 from oaops.rules import fault as rules
 from oaops.rules.fault import Cause, Level, Step
 from oaops.rules.time import utcnow
-from oaops.services import fault, notify
+from oaops.services import fault, fault_evidence, notify
 from oaops.services.context import Context
 from oaops.store.faults import FaultRow
 
@@ -260,7 +260,7 @@ def triage_cmd(
         _ = ctx.db
         announce_recovered(ctx)
         with RunProgress("triage", enabled=not quiet and not as_json) as progress:
-            row, evidence, run_id = fault.triage(ctx, ref, cause, not no_evidence, note, inventory, progress)
+            row, evidence, run_id = fault_evidence.triage(ctx, ref, cause, not no_evidence, note, inventory, progress)
         if as_json:
             print_json({"fault": row, "run_id": run_id, "evidence": evidence})
             return 0
@@ -345,7 +345,7 @@ def test_cmd(ref: str, run_id: int | None, check: bool, note: str, inventory: Pa
     t0 = utcnow()
     try:
         with RunProgress("health", enabled=check and not quiet) as progress:
-            row = fault.test(ctx, ref, run_id, check, note, inventory, progress)
+            row = fault_evidence.test(ctx, ref, run_id, check, note, inventory, progress)
         return _done(ctx, row, t0, f"tested by health run {row.tested_run_id}")
     finally:
         ctx.close()

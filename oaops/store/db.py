@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
@@ -19,6 +19,10 @@ from sqlalchemy.exc import NoSuchModuleError as _NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from oaops.errors import InputError
+
+# The unit of work a service holds (from `Database.transaction()`) and hands to store functions:
+# services name its type through this alias, so SQLAlchemy stays inside the store.
+Tx: TypeAlias = Session
 
 _MIGRATED: set[str] = set()
 _LOCK = threading.Lock()
