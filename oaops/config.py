@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
-
-from oaops import schemas
+from oaops import schemas, yamlsafe
 from oaops.errors import InputError
 from oaops.rules import change as change_rules
 from oaops.rules import fault as fault_rules
@@ -196,12 +194,7 @@ def _absolute_sqlite(url: str, root: Path) -> str:
 def read_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(str(path), "not found", "run `oaops init` to write a starter oaops.yml, or set OAOPS_CONFIG")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise InputError(where, "is not valid YAML", "fix the syntax at that line") from None
+    data = yamlsafe.load(path)  # UTF-8, size-limited, duplicate keys and alias bombs refused (issue 15)
     if not isinstance(data, dict):
         raise InputError(str(path), "must be a mapping with version, units and users", "see `oaops init`")
     try:

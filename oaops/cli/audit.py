@@ -116,7 +116,7 @@ def command(
         return 0
     ctx = context({"inventory": str(inventory) if inventory else None, "forks": forks})
     try:
-        planned = audit.plan(ctx, (inventory or ctx.config.settings.inventory).resolve(), limit, profile, controls)
+        planned = audit.plan(ctx, ctx.inventory(inventory), limit, profile, controls)
         _ = ctx.db
         announce_recovered(ctx)
         with RunProgress("audit", enabled=not quiet and not as_json) as progress:

@@ -108,7 +108,7 @@ def run_cmd(
     """
     ctx = context({"inventory": str(inventory) if inventory else None, "forks": forks})
     try:
-        inv_path = (inventory or ctx.config.settings.inventory).resolve()
+        inv_path = ctx.inventory(inventory)
         planned = backup.plan(ctx, inv_path, limit, targets, backup.ACTION_RUN)
         _ = ctx.db
         announce_recovered(ctx)
@@ -198,7 +198,7 @@ def verify_cmd(
     """
     ctx = context({"inventory": str(inventory) if inventory else None})
     try:
-        inv_path = (inventory or ctx.config.settings.inventory).resolve()
+        inv_path = ctx.inventory(inventory)
         chosen = backup.choose_for_verify(ctx, backup_id, latest, inv_path, limit, targets)
         announce_recovered(ctx)
         with RunProgress("backup verify", enabled=not quiet and not as_json) as progress:

@@ -269,15 +269,7 @@ def run(
     )
     if progress:
         progress("start", {"hosts": len(planned.hosts)})
-    outcome = runner.start(
-        ctx.db,
-        ctx.root,
-        settings.runs_dir,
-        ctx.actor.login,
-        spec,
-        batch_size=settings.event_batch_size,
-        progress=progress,
-    )
+    outcome = ctx.start(spec, progress)
     finalize(ctx, outcome.run_id, planned, now)
     return outcome.run_id
 

@@ -19,6 +19,7 @@ from oaops.runs import runner
 from oaops.runs.ingest import ProgressFn
 from oaops.runs.inventory import InventoryHost
 from oaops.runs.recover import Recovered, recover
+from oaops.services import registry
 from oaops.store.db import Database, open_database
 
 
@@ -90,7 +91,5 @@ def open_context(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] 
     env = os.environ if env is None else env
     cfg = config_mod.load(flags=flags, env=env)
     # Here rather than in config.load: the jobs a schedule may name are those services register.
-    from oaops.services import schedule
-
-    schedule.validate(cfg)
+    registry.validate(cfg)
     return Context(config=cfg, actor=cfg.actor(env))
