@@ -9,18 +9,20 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oaops import config as config_mod
 from oaops.config import Config, User
 from oaops.errors import PermissionDenied
 from oaops.rules import roles
-from oaops.runs import runner
-from oaops.runs.ingest import ProgressFn
 from oaops.runs.inventory import InventoryHost
 from oaops.runs.recover import Recovered, recover
 from oaops.services import registry
 from oaops.store.db import Database, open_database
+
+if TYPE_CHECKING:  # the runner (ansible-runner, ingest) is imported by the commands that start a run
+    from oaops.runs import runner
+    from oaops.runs.ingest import ProgressFn
 
 
 @dataclass
@@ -47,6 +49,8 @@ class Context:
 
     def start(self, spec: runner.RunSpec, progress: ProgressFn | None = None) -> runner.RunOutcome:
         """The one door to start a run: records it under the acting user, in this site's runs folder."""
+        from oaops.runs import runner
+
         settings = self.config.settings
         return runner.start(
             self.db,
