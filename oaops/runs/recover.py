@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from oaops.rules.runs import RunStatus
-from oaops.runs.ingest import artifact_events, replay
 from oaops.store import runs as store_runs
 from oaops.store.db import Database
 
@@ -71,6 +70,9 @@ def recover(db: Database, actor: str) -> list[Recovered]:
     for run_id, pid, host, data_dir in candidates:
         if host != me or pid is None or pid_alive(pid):
             continue  # another control node's run, or still alive here
+        # a dead run is rare: only then the replay machinery is imported
+        from oaops.runs.ingest import artifact_events, replay
+
         folder = Path(data_dir)
         if data_dir:
             stop_orphans(folder)
