@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
-
-from oaops import schemas
+from oaops import schemas, yamlsafe
 from oaops.errors import InputError
 from oaops.rules import change as change_rules
 from oaops.rules import fault as fault_rules
@@ -27,6 +25,7 @@ from oaops.rules import schedule as schedule_rules
 from oaops.rules.roles import Role
 from oaops.rules.schedule import MissedPolicy
 from oaops.signing import PublicKey, parse_key
+from oaops.starter import starter as starter  # `oaops init`'s oaops.yml, kept apart from the loader
 
 CONFIG_NAME = "oaops.yml"
 
@@ -192,6 +191,9 @@ def config_path(root: Path, env: Mapping[str, str] | None = None) -> Path:
     return Path(env["OAOPS_CONFIG"]).resolve() if env.get("OAOPS_CONFIG") else root / CONFIG_NAME
 
 
+MAX_FORKS = 1000  # more parallel SSH sessions than any control node sustains
+
+
 def resolve_settings(
     file_settings: Mapping[str, Any],
     env: Mapping[str, str],
@@ -210,8 +212,8 @@ def resolve_settings(
                 raise InputError(var, f"{env[var]!r} is not a valid {kind.__name__}", "fix the variable") from None
     merged.update({k: v for k, v in flags.items() if v is not None})
     forks = merged["forks"]
-    if not isinstance(forks, int) or forks < 1:
-        raise InputError(source, f"forks must be a positive integer, got {forks!r}", "set forks >= 1")
+    if not isinstance(forks, int) or not 1 <= forks <= MAX_FORKS:
+        raise InputError(source, f"forks must be an integer from 1 to {MAX_FORKS}, got {forks!r}", "set forks >= 1")
     return Settings(
         db_url=_absolute_sqlite(str(merged["db_url"]), root),
         inventory=_under(root, merged["inventory"]),
@@ -242,12 +244,7 @@ def _absolute_sqlite(url: str, root: Path) -> str:
 def read_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(str(path), "not found", "run `oaops init` to write a starter oaops.yml, or set OAOPS_CONFIG")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise InputError(where, "is not valid YAML", "fix the syntax at that line") from None
+    data = yamlsafe.load(path)  # UTF-8, size-limited, duplicate keys and alias bombs refused (issue 15)
     if not isinstance(data, dict):
         raise InputError(str(path), "must be a mapping with version, units and users", "see `oaops init`")
     try:
@@ -345,6 +342,9 @@ def load(
         )
     settings = resolve_settings(data.get("settings", {}), env, flags or {}, root, str(path))
     schedules = load_schedules(data.get("schedules") or [], settings, str(path))
+    problem = schedule_rules.zone_problem(settings.timezone)
+    if problem:  # an unknown zone must not quietly read as UTC: every report's day would shift (R5, R6)
+        raise InputError(f"{path}: settings.timezone", problem, "use an IANA zone name, e.g. Asia/Shanghai")
     return Config(
         root=root,
         path=path,
@@ -480,49 +480,6 @@ def load_problems(data: Mapping[str, Any]) -> Problems:
             within_days=int(auto.get("within_days", default.within_days)),
         )
     )
-
-
-def starter(login: str) -> str:
-    """The oaops.yml that `oaops init` writes: the current login as the first group_admin."""
-    return f"""\
-# oaops site configuration (see docs/architecture.md). Validated against oaops/schemas/oaops.schema.json.
-version: 1
-
-# Using units (单位, R8/R10). Hosts belong to a unit through the inventory group unit_<id>.
-units:
-  - id: hq
-    name: Headquarters
-    name_zh: 集团总部
-
-# People and their roles (R4, R8): technician (系统技术管理人员), system_manager (系统管理负责人),
-# group_admin (集团系统管理员), unit_admin (单位系统管理员, needs units), leader (分管领导).
-users:
-  - login: {login}
-    name: {login}
-    roles: [group_admin, technician]
-    units: [hq]
-    # signing_key: ssh-ed25519 AAAA...   # the line of your ~/.ssh/id_ed25519.pub: signs your decisions
-
-# Precedence: these < OAOPS_* environment variables < command-line flags.
-settings:
-  db_url: sqlite:///var/oaops.db      # or postgresql+psycopg://user@host/db (OAOPS_DB_URL)
-  inventory: inventories/local         # this machine as the managed estate
-  forks: 10
-  runs_dir: var/runs
-  timezone: Asia/Shanghai
-  site_key: var/keys/site_ed25519      # signs journal checkpoints (oaops init makes it; back it up)
-  checkpoints: var/checkpoints.jsonl   # append-only, outside the records database
-
-# Jobs oaops runs by itself (R3.1). Install the ticker once: `oaops schedule install --cron`
-# (or --systemd); it calls `oaops schedule run-due` every minute. See docs/schedules.md.
-schedules:
-  - name: daily-health
-    job: health                        # health, backup, backup-verify, audit; report comes later
-    cron: "30 7 * * *"                 # 07:30 every day, in the time zone below
-    timezone: Asia/Shanghai
-    missed: catch_up                   # after downtime: run once to catch up (or: record)
-    max_runtime: 30m                   # stopped and recorded as timeout past this
-"""
 
 
 # ---- change management (R17, R18) ---------------------------------------------------------------

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from oaops import checkpoints, signing
 from oaops.errors import InputError, PermissionDenied
 from oaops.rules.decision import RECORD_KIND, Kind, Statement
@@ -22,6 +20,7 @@ from oaops.rules.time import month_bounds, utcnow, zone
 from oaops.services.context import Context
 from oaops.store import decisions as store
 from oaops.store import integrity
+from oaops.store.db import Tx
 from oaops.store.decisions import DecisionRow
 
 
@@ -51,7 +50,7 @@ def sign(
     record_id: str,
     subject: dict[str, Any],
     at: datetime | None = None,
-    session: Session | None = None,
+    session: Tx | None = None,
 ) -> Signed:
     """The acting user signs `subject`; refused (exit 2, nothing written) without their own valid key.
     Inside a transaction, pass its `session` (a second one would wait for the first's write lock)."""
@@ -71,7 +70,7 @@ def sign(
     return Signed(signed.statement, signed.text, key, signed.signature, reg)
 
 
-def _usable(session: Session, ctx: Context, login: str, key: signing.PublicKey) -> bool:
+def _usable(session: Tx, ctx: Context, login: str, key: signing.PublicKey) -> bool:
     """Refuses a revoked key; True when the key is registered already."""
     if key.fingerprint in revoked(session, login):
         raise InputError(
@@ -95,14 +94,14 @@ def _signature(ctx: Context, statement: Statement, key: signing.PublicKey) -> Si
     return Signed(statement, text, key, armor)
 
 
-def record(session: Session, ctx: Context, signed: Signed) -> int:
+def record(session: Tx, ctx: Context, signed: Signed) -> int:
     """Store the decision in the caller's transaction, before the state change it decides."""
     if signed.registration is not None:
         _store(session, ctx, signed.registration)
     return _store(session, ctx, signed)
 
 
-def _store(session: Session, ctx: Context, signed: Signed) -> int:
+def _store(session: Tx, ctx: Context, signed: Signed) -> int:
     st = signed.statement
     return store.record(
         session,
@@ -126,7 +125,7 @@ def key_subject(login: str, key: signing.PublicKey, source: str) -> dict[str, An
     return {"login": login, "key": key.line, "fingerprint": key.fingerprint, "source": source}
 
 
-def _keys(session: Session, login: str, kind: Kind) -> set[str]:
+def _keys(session: Tx, login: str, kind: Kind) -> set[str]:
     out: set[str] = set()
     for d in store.of_record(session, "key", login):
         if d.kind == kind.value:
@@ -134,11 +133,11 @@ def _keys(session: Session, login: str, kind: Kind) -> set[str]:
     return out
 
 
-def registered(session: Session, login: str) -> set[str]:
+def registered(session: Tx, login: str) -> set[str]:
     return _keys(session, login, Kind.KEY_REGISTER) - _keys(session, login, Kind.KEY_REVOKE)
 
 
-def revoked(session: Session, login: str) -> set[str]:
+def revoked(session: Tx, login: str) -> set[str]:
     return _keys(session, login, Kind.KEY_REVOKE)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from oaops.store.journal import canonical
+from oaops.store.journal import GENESIS, canonical
 from oaops.store.models import Change, Check, Decision, Journal, Run, SiteMeta
 
 STATE = "record_state"  # the key of a journal entry's data that holds the record's state digest
@@ -160,8 +160,6 @@ def bound_config(session: Session) -> str | None:
 
 def head(session: Session) -> tuple[int, str]:
     """(entries, hash of the newest entry): what a checkpoint signs."""
-    from oaops.store.journal import GENESIS
-
     last = session.execute(select(Journal.seq, Journal.hash).order_by(Journal.seq.desc()).limit(1)).first()
     return (int(last[0]), str(last[1])) if last else (0, GENESIS)
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from typing import Any, ClassVar
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     Date,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -19,30 +18,13 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Stores naive UTC (SQLite has no time zones) and always hands back aware UTC."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
-
-
-class Base(DeclarativeBase):
-    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+# Re-exported: every table is reachable from here, and importing models registers them all.
+from oaops.store.base import Base as Base
+from oaops.store.base import UTCDateTime as UTCDateTime
+from oaops.store.trail_models import Decision as Decision
+from oaops.store.trail_models import SiteMeta as SiteMeta
 
 
 class Run(Base):
@@ -158,39 +140,6 @@ class Journal(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
     # The OS real user of the process that wrote it (R7); `actor` is who it acted as.
     os_login: Mapped[str | None] = mapped_column(String(128), default=None)
-
-
-class Decision(Base):
-    """A signed decision (R5, R7, R16, R18): what was decided, as signed, and the SSHSIG armor.
-
-    Verified offline with `ssh-keygen -Y verify` against the key registered at the time."""
-
-    __tablename__ = "decisions"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))
-    record_kind: Mapped[str] = mapped_column(String(32))
-    record_id: Mapped[str] = mapped_column(String(64), index=True)
-    decider: Mapped[str] = mapped_column(String(128))
-    at: Mapped[datetime]
-    statement: Mapped[str] = mapped_column(Text)  # the canonical JSON that was signed
-    digest: Mapped[str] = mapped_column(String(64))
-    namespace: Mapped[str] = mapped_column(String(64))
-    key: Mapped[str] = mapped_column(Text)  # the signer's OpenSSH public key line
-    fingerprint: Mapped[str] = mapped_column(String(128))
-    signature: Mapped[str] = mapped_column(Text)
-    os_login: Mapped[str] = mapped_column(String(128))
-    config_path: Mapped[str] = mapped_column(Text, default="")
-    journal_seq: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=None)
-
-
-class SiteMeta(Base):
-    """Facts about the records themselves, e.g. the oaops.yml they are written under."""
-
-    __tablename__ = "site_meta"
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
 
 
 class ScheduleOccurrence(Base):
@@ -611,3 +560,20 @@ class Review(Base):
 
 # Report queries select a month of backups by time (R6); backups had no index on started_at alone.
 Index("ix_backups_started_at", Backup.started_at)
+
+
+# ---- locks of jobs that must not run twice (issue 15) -------------------------------------------
+
+
+class JobLock(Base):
+    """One thing a job works on, held while it runs: e.g. `backup:<host>:<target>`. The primary key
+    is the lock (a second holder fails to insert, on SQLite and PostgreSQL, from any control node);
+    holder host and pid let the next command take over a lock whose process is gone."""
+
+    __tablename__ = "job_locks"
+
+    name: Mapped[str] = mapped_column(String(300), primary_key=True)
+    job: Mapped[str] = mapped_column(String(64))
+    holder_host: Mapped[str] = mapped_column(String(255))
+    holder_pid: Mapped[int]
+    acquired_at: Mapped[datetime]
