@@ -147,6 +147,9 @@ def config_path(root: Path, env: Mapping[str, str] | None = None) -> Path:
     return Path(env["OAOPS_CONFIG"]).resolve() if env.get("OAOPS_CONFIG") else root / CONFIG_NAME
 
 
+MAX_FORKS = 1000  # more parallel SSH sessions than any control node sustains
+
+
 def resolve_settings(
     file_settings: Mapping[str, Any],
     env: Mapping[str, str],
@@ -165,8 +168,8 @@ def resolve_settings(
                 raise InputError(var, f"{env[var]!r} is not a valid {kind.__name__}", "fix the variable") from None
     merged.update({k: v for k, v in flags.items() if v is not None})
     forks = merged["forks"]
-    if not isinstance(forks, int) or forks < 1:
-        raise InputError(source, f"forks must be a positive integer, got {forks!r}", "set forks >= 1")
+    if not isinstance(forks, int) or not 1 <= forks <= MAX_FORKS:
+        raise InputError(source, f"forks must be an integer from 1 to {MAX_FORKS}, got {forks!r}", "set forks >= 1")
     return Settings(
         db_url=_absolute_sqlite(str(merged["db_url"]), root),
         inventory=_under(root, merged["inventory"]),
@@ -285,6 +288,9 @@ def load(
         )
     settings = resolve_settings(data.get("settings", {}), env, flags or {}, root, str(path))
     schedules = load_schedules(data.get("schedules") or [], settings, str(path))
+    problem = schedule_rules.zone_problem(settings.timezone)
+    if problem:  # an unknown zone must not quietly read as UTC: every report's day would shift (R5, R6)
+        raise InputError(f"{path}: settings.timezone", problem, "use an IANA zone name, e.g. Asia/Shanghai")
     return Config(
         root=root,
         path=path,

@@ -105,8 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     except click.Abort:
         click.echo("oaops: aborted", err=True)
         return 130
+    except click.UsageError as exc:  # one line like every other refusal: where, what, the fix
+        where = exc.ctx.command_path if exc.ctx else "oaops"
+        message = " ".join(exc.format_message().split())
+        click.echo(f"oaops: error: {where}: {message} (fix: see `{where} --help`)", err=True)
+        return 2
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"oaops: error: {' '.join(exc.format_message().split())}", err=True)
         return 2
     except SystemExit as exc:  # commands end with ctx.exit(code)
         return int(exc.code or 0)

@@ -4,6 +4,7 @@ ansible-runner had already written to its artifacts is ingested (idempotently)."
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 from dataclasses import dataclass
@@ -50,6 +51,16 @@ def stop_orphans(data_dir: Path) -> None:
             continue
 
 
+def scrub_secrets(data_dir: Path) -> None:
+    """ansible-runner writes extravars and passwords into env/; they must not outlive the run (R11),
+    whether it finished or its process died (then the next command's recovery scrubs them)."""
+    for name in ("extravars", "passwords", "ssh_key", "envvars", "cmdline"):
+        path = data_dir / "env" / name
+        if path.exists():
+            path.unlink()
+    shutil.rmtree(data_dir / "project", ignore_errors=True)
+
+
 def recover(db: Database, actor: str) -> list[Recovered]:
     """Called at the start of every command that opens the records."""
     with db.transaction() as session:
@@ -66,6 +77,8 @@ def recover(db: Database, actor: str) -> list[Recovered]:
         if data_dir:
             stop_orphans(folder)
         events = replay(db, run_id, artifact_events(folder)) if data_dir and folder.exists() else 0
+        if data_dir and folder.exists():
+            scrub_secrets(folder)
         with db.transaction() as session:
             store_runs.ensure_hosts(session, run_id, [])
             try:

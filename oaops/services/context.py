@@ -20,8 +20,8 @@ from oaops.runs.recover import Recovered, recover
 from oaops.services import registry
 from oaops.store.db import Database, open_database
 
-if TYPE_CHECKING:  # the runner (ansible-runner, ingest) is imported by the commands that start a run
-    from oaops.runs import runner
+if TYPE_CHECKING:  # the runners (ansible-runner, ingest) are imported by the commands that start a run
+    from oaops.runs import runner, testinfra
     from oaops.runs.ingest import ProgressFn
 
 
@@ -61,6 +61,12 @@ class Context:
             batch_size=settings.event_batch_size,
             progress=progress,
         )
+
+    def start_tests(self, spec: testinfra.TestSpec, progress: ProgressFn | None = None) -> testinfra.TestOutcome:
+        """The same door for pytest-testinfra files (a change's verification), recorded as a Run."""
+        from oaops.runs import testinfra
+
+        return testinfra.start(self.db, self.root, self.config.settings.runs_dir, self.actor.login, spec, progress)
 
     def require(self, action: str) -> None:
         """R8: the actor's roles must allow the action."""

@@ -76,7 +76,17 @@ def make_engine(url: str) -> Engine:
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).parent
+            # the site's own var/ is made on first use; any other folder must exist, or a typo
+            # would start a new, empty (and "intact") record set somewhere else (issue 15)
+            if folder.name == "var" and folder.parent.is_dir():
+                folder.mkdir(mode=0o700, exist_ok=True)
+            elif not folder.is_dir():
+                raise InputError(
+                    "db_url",
+                    f"the folder {folder} of {describe(url)} does not exist",
+                    "create it first, or correct OAOPS_DB_URL / settings.db_url",
+                )
         kwargs["connect_args"] = {"timeout": 60, "isolation_level": None}
     elif parsed.get_backend_name() == "postgresql":
         if parsed.get_driver_name() in ("psycopg2", "") and parsed.drivername == "postgresql":
@@ -85,7 +95,7 @@ def make_engine(url: str) -> Engine:
         kwargs["pool_pre_ping"] = True
     try:
         engine = create_engine(parsed, **kwargs)
-    except (ArgumentError, _NoSuchModuleError) as exc:
+    except (ArgumentError, _NoSuchModuleError, ImportError) as exc:  # ImportError: the driver is not installed
         raise InputError("db_url", f"{describe(url)}: {exc}", "use a sqlite or postgresql+psycopg URL") from None
     if engine.dialect.name == "sqlite":
         _sqlite_pragmas(engine)

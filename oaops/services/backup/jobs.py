@@ -9,7 +9,8 @@ recorded manifest sha256 along, and turns every result into Backup records.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,12 +23,15 @@ from oaops.rules import schedule as schedule_rules
 from oaops.rules.backup import BackupStatus, Target, VerifyStatus
 from oaops.rules.runs import RunStatus, Trigger
 from oaops.rules.schedule import OccurrenceState
+from oaops.rules.time import zone
 from oaops.runs import inventory as inv
 from oaops.runs import runner
 from oaops.runs.ingest import ProgressFn
+from oaops.runs.recover import pid_alive
 from oaops.services import notify
 from oaops.services.context import Context
 from oaops.store import backups as store
+from oaops.store import locks
 from oaops.store import runs as store_runs
 from oaops.store.backups import BackupDetail, BackupRow
 from oaops.store.runs import RunRow, TaskRow
@@ -78,6 +82,26 @@ def plan(ctx: Context, inventory: Path, limit: str | None, targets: Sequence[str
             "declare targets in the host's host_vars or group_vars (see docs/backups.md)",
         )
     return Planned([h for h in hosts if h.name in scoped], scoped)
+
+
+@contextmanager
+def _held(ctx: Context, job: str, pairs: Sequence[tuple[str, str]]) -> Iterator[None]:
+    """Hold every (host, target) for the whole job (issue 15): two backups, verifies or restores of
+    one target never overlap, from any control node; a dead holder's lock is taken over."""
+    names = sorted({f"backup:{host}:{target}" for host, target in pairs})
+    holders = locks.acquire(ctx.db, job, names, pid_alive)
+    if holders:
+        h = holders[0]
+        since = h.since.astimezone(zone(ctx.config.settings.timezone)).strftime("%Y-%m-%d %H:%M:%S")
+        raise InputError(
+            f"backup target {h.name.removeprefix('backup:')}",
+            f"is in use by a {h.job} (pid {h.pid} on {h.host}, since {since})",
+            "wait for it to finish, then run again",
+        )
+    try:
+        yield
+    finally:
+        locks.release(ctx.db, names)
 
 
 def _start(
@@ -150,7 +174,9 @@ def run(
         hosts=list(planned.targets),
         change_id=change_id,  # a change's backup before it applies (R18)
     )
-    result = report(ctx, _start(ctx, spec, progress), check, verify)
+    pairs = [] if check else [(h, t.name) for h, ts in planned.targets.items() for t in ts]
+    with _held(ctx, "backup run", pairs):
+        result = report(ctx, _start(ctx, spec, progress), check, verify)
     if result.exit_code and not check:
         _notify_failed(ctx, result)  # R9: the group admin and technicians hear of it (never raises)
     return result
@@ -272,7 +298,8 @@ def verify(
         timeout=timeout,
         hosts=hosts,
     )
-    run_id = _start(ctx, spec, progress)
+    with _held(ctx, "backup verify", [(r.host, r.target) for r in rows]):
+        run_id = _start(ctx, spec, progress)
     result = verify_report(ctx, run_id, [r.id for r in rows])
     if result.exit_code:
         _notify_verify_failed(ctx, result)  # a backup that cannot be restored is no backup (R3.3)
@@ -377,7 +404,8 @@ def restore(
         forks=1,
         hosts=[row.host],
     )
-    run_id = _start(ctx, spec, progress)
+    with _held(ctx, "backup restore", [(row.host, row.target)]):
+        run_id = _start(ctx, spec, progress)
     run_row, failed_tasks = _run_row(ctx, run_id)
     with ctx.db.transaction() as session:
         after = store.detail(session, backup_id)
