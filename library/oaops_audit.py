@@ -1575,7 +1575,8 @@ class Auditor:
         reply = self.redis_call(db, ["ACL", "LIST"])
         if isinstance(reply, Exception):
             raise NotApplicable(f"ACL LIST: {reply} (Redis before 6 has no ACL) ({where})")
-        bad = [u for u in reply if " on " in f" {u} " and "nopass" in u.split()]
+        # "user NAME flags...": the name and flags are the evidence
+        bad = [u.split(" ", 1)[-1] for u in reply if " on " in f" {u} " and "nopass" in u.split()]
         return (
             not bad,
             ("users without password: " + _listed(bad))
