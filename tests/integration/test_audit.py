@@ -25,10 +25,11 @@ import yaml
 from sqlalchemy import func, select
 
 from oaops.cli.main import main
+from oaops.rules.time import utcnow
 from oaops.services import audit as service
 from oaops.services.context import open_context
 from oaops.store.db import open_database
-from oaops.store.models import Audit, ControlResult, Journal, Run, Waiver, utcnow
+from oaops.store.models import Audit, ControlResult, Journal, Run, Waiver
 from tests.fixtures.audit_estate import build_estate, host_key, snapshot, world_writable_file
 from tests.fixtures.browser import dump_dom
 from tests.fixtures.nginx import Nginx, nginx_problem, start_nginx
