@@ -769,7 +769,9 @@ class Auditor:
             bad = [u["name"] for u in users if u["name"] in shadow and shadow[u["name"]][1] == ""]
             return (
                 not bad,
-                ("empty password: " + _listed(bad)) if bad else f"{len(shadow)} accounts, none with an empty password",
+                ("empty password field: " + _listed(bad))
+                if bad
+                else f"{len(shadow)} accounts, none with an empty password",
                 "no empty password field in /etc/shadow",
             )
         if test in ("duplicate_uid", "duplicate_name"):
@@ -1369,9 +1371,7 @@ class Auditor:
         )
         if os.path.exists(enforce):
             running = "enforcing" if _read(enforce).strip() == "1" else "permissive"
-            _files, cfg = self.conf_values(
-                ["/etc/selinux/config"], "="
-            )
+            _files, cfg = self.conf_values(["/etc/selinux/config"], "=")
             persisted = cfg.get("selinux", ("(not set)", ""))[0]
             shown = f"SELinux {running} (running); SELINUX={persisted} (/etc/selinux/config)"
             if test == "enforcing":
@@ -1579,7 +1579,7 @@ class Auditor:
         bad = [u.split(" ", 1)[-1] for u in reply if " on " in f" {u} " and "nopass" in u.split()]
         return (
             not bad,
-            ("users without password: " + _listed(bad))
+            ("ACL users with nopass: " + _listed(bad))
             if bad
             else f"{len(reply)} ACL user(s), each with a password ({where})",
             "no enabled ACL user with nopass",
