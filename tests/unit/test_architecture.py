@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "oaops.checkpoints",
             "oaops.site_files",
             "oaops.starter",
+            "oaops.private_cache",
         ),
     ),
     ("store", ("oaops.store",)),
