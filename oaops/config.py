@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -65,6 +65,20 @@ class User:
     email: str = ""
 
 
+VAULT_FIX = (
+    "give the right password file with --vault-password-file FILE, --vault-id LABEL@FILE, "
+    "ANSIBLE_VAULT_PASSWORD_FILE or settings.vault_password_file in oaops.yml"
+)
+
+
+class VaultId(NamedTuple):
+    """An ansible-vault id: LABEL@SOURCE or SOURCE, a password file or client script (never the
+    password), and the setting that named it, for error messages."""
+
+    slug: str
+    where: str
+
+
 @dataclass(frozen=True)
 class Settings:
     db_url: str
@@ -74,6 +88,7 @@ class Settings:
     timezone: str
     event_batch_size: int
     keep_run_dirs_days: int
+    vault_ids: tuple[VaultId, ...] = ()  # flags first, then oaops.yml; Ansible's own config is added at use
 
 
 @dataclass(frozen=True)
@@ -177,7 +192,29 @@ def resolve_settings(
         timezone=str(merged["timezone"]),
         event_batch_size=int(merged["event_batch_size"]),
         keep_run_dirs_days=int(merged["keep_run_dirs_days"]),
+        vault_ids=_vault_ids(file_settings, flags, root, source),
     )
+
+
+def _vault_ids(file: Mapping[str, Any], flags: Mapping[str, Any], root: Path, source: str) -> tuple[VaultId, ...]:
+    """--vault-id / --vault-password-file, then oaops.yml's; all are tried, as ansible-playbook does."""
+    named: list[tuple[Any, str, bool, Path]] = [  # flag paths are relative to the cwd, file paths to root
+        (flags.get("vault_id"), "--vault-id", True, Path.cwd()),
+        (flags.get("vault_password_file"), "--vault-password-file", False, Path.cwd()),
+        (file.get("vault_ids"), f"{source}: settings.vault_ids", True, root),
+        (file.get("vault_password_file"), f"{source}: settings.vault_password_file", False, root),
+    ]
+    out: list[VaultId] = []
+    for value, where, labelled, base in named:
+        for item in [value] if isinstance(value, str) else (value or []):
+            label, at, path = str(item).partition("@") if labelled and "@" in str(item) else ("", "", str(item))
+            if path in ("prompt", "prompt_ask_vault_pass"):
+                raise InputError(where, f"{item!r} asks for a typed password; oaops runs unattended", VAULT_FIX)
+            path = str(_under(base, path))
+            if not Path(path).is_file():
+                raise InputError(where, f"vault password file {path} does not exist", VAULT_FIX)
+            out.append(VaultId(f"{label}@{path}" if at else path, where))
+    return tuple(out)
 
 
 def _under(root: Path, value: Any) -> Path:
@@ -440,6 +477,13 @@ units:
   - id: hq
     name: Headquarters
     name_zh: 集团总部
+  # the branch units of inventories/example (unit_branch_a, unit_branch_b); replace with your own
+  - id: branch_a
+    name: Branch A
+    name_zh: 分支机构A
+  - id: branch_b
+    name: Branch B
+    name_zh: 分支机构B
 
 # People and their roles (R4, R8): technician (系统技术管理人员), system_manager (系统管理负责人),
 # group_admin (集团系统管理员), unit_admin (单位系统管理员, needs units), leader (分管领导).
@@ -456,6 +500,9 @@ settings:
   forks: 10
   runs_dir: var/runs
   timezone: Asia/Shanghai
+  # ansible-vault: a password file or client script, never the password (also --vault-id,
+  # --vault-password-file, ANSIBLE_VAULT_PASSWORD_FILE). inventories/example's demo password:
+  # vault_password_file: inventories/example/vault-password.txt
 
 # Jobs oaops runs by itself (R3.1). Install the ticker once: `oaops schedule install --cron`
 # (or --systemd); it calls `oaops schedule run-due` every minute. See docs/schedules.md.

@@ -43,8 +43,10 @@ class LazyGroup(click.Group):
 )
 @click.version_option(__version__, prog_name="oaops")
 @click.option("--debug", is_flag=True, help="Show tracebacks for unexpected errors.")
+@click.option("--vault-id", multiple=True, metavar="LABEL@FILE", help="ansible-vault id: password file or script.")
+@click.option("--vault-password-file", multiple=True, metavar="FILE", help="ansible-vault password file or script.")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, vault_id: tuple[str, ...], vault_password_file: tuple[str, ...]) -> None:
     """oaops: operations and compliance for the OA office system (OA办公系统运维管理).
 
     Every Ansible run is recorded: health checks (健康检查) across the layers of R2,
@@ -53,6 +55,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    ctx.obj["vault_id"], ctx.obj["vault_password_file"] = list(vault_id), list(vault_password_file)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from oaops import config as config_mod
 from oaops.config import Config, User
 from oaops.errors import PermissionDenied
 from oaops.rules import roles
-from oaops.runs import runner
+from oaops.runs import runner, vault
 from oaops.runs.ingest import ProgressFn
 from oaops.runs.inventory import InventoryHost
 from oaops.runs.recover import Recovered, recover
@@ -28,6 +28,9 @@ class Context:
     actor: User
     _db: Database | None = None
     recovered: list[Recovered] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        vault.use(self.config.settings.vault_ids)  # every inventory read and run of this site decrypts
 
     @property
     def root(self) -> Path:
