@@ -136,12 +136,10 @@ def encrypted_files(inventory: Path) -> list[Path]:
 def decrypt_error(inventory: Path, message: str, ids: tuple[VaultId, ...] | None = None) -> InputError:
     """One line for a vault the given passwords do not open (exit 2, before anything is written)."""
     files = encrypted_files(inventory)
-    what = str(files[0]) if len(files) == 1 else (f"{files[0]} and {len(files) - 1} more" if files else "its data")
+    what = str(files[0]) if len(files) == 1 else f"{files[0]} and {len(files) - 1} more" if files else str(inventory)
     tried = all_ids(ids)
     if not tried:
-        return InputError(
-            "vault password", f"none is given, but {inventory}: {what} is encrypted with ansible-vault", FIX
-        )
+        return InputError("vault password", f"none is given, but {what} is encrypted with ansible-vault", FIX)
     where = ", ".join(sorted({v.where for v in tried}))
     return InputError(where, f"the vault password does not decrypt {what} ({message.rstrip('.')})", FIX)
 
