@@ -12,12 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
 
 from oaops import schemas
+from oaops.config_estate import Retention, VaultId, records_folder, retention, vault_ids
 from oaops.errors import InputError
 from oaops.rules import change as change_rules
 from oaops.rules import fault as fault_rules
@@ -65,20 +66,6 @@ class User:
     email: str = ""
 
 
-VAULT_FIX = (
-    "give the right password file with --vault-password-file FILE, --vault-id LABEL@FILE, "
-    "ANSIBLE_VAULT_PASSWORD_FILE or settings.vault_password_file in oaops.yml"
-)
-
-
-class VaultId(NamedTuple):
-    """An ansible-vault id: LABEL@SOURCE or SOURCE, a password file or client script (never the
-    password), and the setting that named it, for error messages."""
-
-    slug: str
-    where: str
-
-
 @dataclass(frozen=True)
 class Settings:
     db_url: str
@@ -89,6 +76,7 @@ class Settings:
     event_batch_size: int
     keep_run_dirs_days: int
     vault_ids: tuple[VaultId, ...] = ()  # flags first, then oaops.yml; Ansible's own config is added at use
+    retention: Retention = field(default_factory=Retention)
 
 
 @dataclass(frozen=True)
@@ -184,37 +172,18 @@ def resolve_settings(
     forks = merged["forks"]
     if not isinstance(forks, int) or forks < 1:
         raise InputError(source, f"forks must be a positive integer, got {forks!r}", "set forks >= 1")
+    db_url = _absolute_sqlite(str(merged["db_url"]), root)
     return Settings(
-        db_url=_absolute_sqlite(str(merged["db_url"]), root),
+        db_url=db_url,
         inventory=_under(root, merged["inventory"]),
         forks=forks,
-        runs_dir=_under(root, merged["runs_dir"]),
+        runs_dir=_under(root, merged["runs_dir"]) / records_folder(db_url),  # one folder per database
         timezone=str(merged["timezone"]),
         event_batch_size=int(merged["event_batch_size"]),
         keep_run_dirs_days=int(merged["keep_run_dirs_days"]),
-        vault_ids=_vault_ids(file_settings, flags, root, source),
+        vault_ids=vault_ids(file_settings, flags, root, source),
+        retention=retention(file_settings.get("retention") or {}, source),
     )
-
-
-def _vault_ids(file: Mapping[str, Any], flags: Mapping[str, Any], root: Path, source: str) -> tuple[VaultId, ...]:
-    """--vault-id / --vault-password-file, then oaops.yml's; all are tried, as ansible-playbook does."""
-    named: list[tuple[Any, str, bool, Path]] = [  # flag paths are relative to the cwd, file paths to root
-        (flags.get("vault_id"), "--vault-id", True, Path.cwd()),
-        (flags.get("vault_password_file"), "--vault-password-file", False, Path.cwd()),
-        (file.get("vault_ids"), f"{source}: settings.vault_ids", True, root),
-        (file.get("vault_password_file"), f"{source}: settings.vault_password_file", False, root),
-    ]
-    out: list[VaultId] = []
-    for value, where, labelled, base in named:
-        for item in [value] if isinstance(value, str) else (value or []):
-            label, at, path = str(item).partition("@") if labelled and "@" in str(item) else ("", "", str(item))
-            if path in ("prompt", "prompt_ask_vault_pass"):
-                raise InputError(where, f"{item!r} asks for a typed password; oaops runs unattended", VAULT_FIX)
-            path = str(_under(base, path))
-            if not Path(path).is_file():
-                raise InputError(where, f"vault password file {path} does not exist", VAULT_FIX)
-            out.append(VaultId(f"{label}@{path}" if at else path, where))
-    return tuple(out)
 
 
 def _under(root: Path, value: Any) -> Path:

@@ -19,7 +19,7 @@ COMMANDS = (
     # jobs
     "init", "health", "backup", "audit", "change", "fault", "problem", "notify",
     # records
-    "log", "review", "report", "demo", "runs", "schedule", "journal", "db",
+    "log", "review", "report", "demo", "runs", "schedule", "journal", "db", "prune",
 )  # fmt: skip
 
 

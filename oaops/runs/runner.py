@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from oaops.config import VaultId
+from oaops.config_estate import VaultId
 from oaops.errors import RecordWriteError
 from oaops.rules.runs import RunStatus, Trigger, from_runner
 from oaops.runs import vault

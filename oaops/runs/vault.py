@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from oaops.config import VAULT_FIX, VaultId
+from oaops.config_estate import VAULT_FIX, VaultId
 from oaops.errors import InputError
 
 if TYPE_CHECKING:
