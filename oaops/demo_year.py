@@ -585,6 +585,10 @@ def generate(
     _write_chain(db, chain)
     w.counts["journal"] = len(chain)
     _move_sequences(db)
+    from oaops.store.runs import fill_outcomes
+
+    with db.transaction() as session:
+        fill_outcomes(session)  # the outcome finish() gives a run, for runs written directly
     return Generated(months[0].text, months[-1].text, dict(w.counts), time.perf_counter() - t0)
 
 

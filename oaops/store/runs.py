@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from oaops.rules.runs import Outcome, RunStatus, may_move, outcome
@@ -19,7 +19,7 @@ from oaops.rules.time import utcnow
 from oaops.store import backups as store_backups
 from oaops.store import journal
 from oaops.store.backups import BackupPayload
-from oaops.store.models import Check, HostResult, Journal, Run, TaskResult
+from oaops.store.models import Check, ControlResult, HostResult, Journal, Run, TaskResult
 
 STAT_KEYS = ("ok", "changed", "failed", "unreachable", "skipped", "rescued", "ignored")
 
@@ -325,6 +325,9 @@ def set_outcome(session: Session, run: Run) -> Outcome:
         ).where(HostResult.run_id == run.id)
     ).one()
     statuses = set(session.scalars(select(Check.status).where(Check.run_id == run.id).distinct()))
+    # an audit's controls: a failed control is a critical finding, one not evaluated a warning
+    controls = set(session.scalars(select(ControlResult.status).where(ControlResult.run_id == run.id).distinct()))
+    statuses |= {"critical" for s in controls if s == "fail"} | {"warning" for s in controls if s == "error"}
     result = outcome(RunStatus(run.status), int(failed or 0), int(unreachable or 0), statuses)
     run.outcome = result.value
     return result
@@ -457,3 +460,34 @@ def journal_gap(session: Session) -> str:
 def run_stats(session: Session, run_id: int) -> dict[str, Any]:
     run = session.get(Run, run_id)
     return dict(run.stats or {}) if run is not None else {}
+
+
+def fill_outcomes(session: Session) -> int:
+    """Outcomes of finished runs written without finish() (generated demo records), in bulk."""
+    todo = session.execute(select(Run.id, Run.status).where(Run.outcome.is_(None), Run.status != "running")).all()
+    if not todo:
+        return 0
+    bad: dict[int, tuple[int, int]] = {}
+    for run_id, failed, unreachable in session.execute(
+        select(
+            HostResult.run_id,
+            func.count().filter(HostResult.failed > 0),
+            func.count().filter(HostResult.unreachable > 0),
+        ).group_by(HostResult.run_id)
+    ):
+        bad[run_id] = (int(failed or 0), int(unreachable or 0))
+    found: dict[int, set[str]] = {}
+    for run_id, status in session.execute(select(Check.run_id, Check.status).distinct()):
+        found.setdefault(run_id, set()).add(status)
+    as_check = {"fail": "critical", "error": "warning"}
+    for run_id, status in session.execute(select(ControlResult.run_id, ControlResult.status).distinct()):
+        if status in as_check:
+            found.setdefault(run_id, set()).add(as_check[status])
+    by_outcome: dict[str, list[int]] = {}
+    for run_id, status in todo:
+        value = outcome(RunStatus(status), *bad.get(run_id, (0, 0)), found.get(run_id, set())).value
+        by_outcome.setdefault(value, []).append(run_id)
+    for value, ids in by_outcome.items():
+        for i in range(0, len(ids), 500):
+            session.execute(update(Run).where(Run.id.in_(ids[i : i + 500])).values(outcome=value))
+    return len(todo)

@@ -121,3 +121,15 @@ def test_the_prune_schedule_job_runs_and_records_its_counts_r3_1(demo: tuple[Sit
     code, out, _ = cli(site, ["runs", "list", "--kind", "prune", "--json"])
     runs = json.loads(out)
     assert len(runs) == 1 and runs[0]["trigger"] == "schedule" and runs[0]["schedule"] == "nightly-prune"
+
+
+def test_generated_runs_carry_their_outcome_r3_1(demo: tuple[Site, Database]) -> None:
+    """Runs written without finish() (the demo period) get the outcome finish() would give:
+    health runs with criticals are `critical`, audits with failed controls too."""
+    site, _db = demo
+    code, out, err = cli(site, ["runs", "list", "--json", "-n", "10000"])
+    assert code == 0, err
+    runs = json.loads(out)
+    assert runs and all(r["outcome"] in ("ok", "warning", "critical", "failed", "unreachable") for r in runs)
+    assert {r["outcome"] for r in runs if r["kind"] == "health"} >= {"critical"}
+    assert {r["outcome"] for r in runs if r["kind"] == "audit"} == {"critical"}

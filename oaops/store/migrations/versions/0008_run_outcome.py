@@ -34,6 +34,10 @@ def upgrade() -> None:
     checks: dict[int, set[str]] = {}
     for run_id, status in bind.execute(sa.text("select distinct run_id, status from checks")):
         checks.setdefault(run_id, set()).add(status)
+    seen = {"fail": "critical", "error": "warning"}  # an audit's controls, as store.runs.set_outcome reads them
+    for run_id, status in bind.execute(sa.text("select distinct run_id, status from control_results")):
+        if status in seen:
+            checks.setdefault(run_id, set()).add(seen[status])
     by_outcome: dict[str, list[int]] = {}
     for run_id, status in bind.execute(sa.text("select id, status from runs where status <> 'running'")).all():
         failed, unreachable = hosts.get(run_id, (0, 0))
