@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from oaops import schemas, yamlsafe
+from oaops.config_estate import Retention, VaultId, records_folder, retention, vault_ids
 from oaops.errors import InputError
 from oaops.rules import change as change_rules
 from oaops.rules import fault as fault_rules
@@ -85,6 +86,8 @@ class Settings:
     site_key: Path = Path("var/keys/site_ed25519")
     checkpoints: Path = Path("var/checkpoints.jsonl")
     service_account: str = ""
+    vault_ids: tuple[VaultId, ...] = ()  # flags first, then oaops.yml; Ansible's own config is added at use
+    retention: Retention = field(default_factory=Retention)
 
 
 @dataclass(frozen=True)
@@ -214,17 +217,20 @@ def resolve_settings(
     forks = merged["forks"]
     if not isinstance(forks, int) or not 1 <= forks <= MAX_FORKS:
         raise InputError(source, f"forks must be an integer from 1 to {MAX_FORKS}, got {forks!r}", "set forks >= 1")
+    db_url = _absolute_sqlite(str(merged["db_url"]), root)
     return Settings(
-        db_url=_absolute_sqlite(str(merged["db_url"]), root),
+        db_url=db_url,
         inventory=_under(root, merged["inventory"]),
         forks=forks,
-        runs_dir=_under(root, merged["runs_dir"]),
+        runs_dir=_under(root, merged["runs_dir"]) / records_folder(db_url),  # one folder per database
         timezone=str(merged["timezone"]),
         event_batch_size=int(merged["event_batch_size"]),
         keep_run_dirs_days=int(merged["keep_run_dirs_days"]),
         site_key=_under(root, merged["site_key"]),
         checkpoints=_under(root, merged["checkpoints"]),
         service_account=str(merged["service_account"] or ""),
+        vault_ids=vault_ids(file_settings, flags, root, source),
+        retention=retention(file_settings.get("retention") or {}, source),
     )
 
 

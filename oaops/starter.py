@@ -14,6 +14,13 @@ units:
   - id: hq
     name: Headquarters
     name_zh: 集团总部
+  # the branch units of inventories/example (unit_branch_a, unit_branch_b); replace with your own
+  - id: branch_a
+    name: Branch A
+    name_zh: 分支机构A
+  - id: branch_b
+    name: Branch B
+    name_zh: 分支机构B
 
 # People and their roles (R4, R8): technician (系统技术管理人员), system_manager (系统管理负责人),
 # group_admin (集团系统管理员), unit_admin (单位系统管理员, needs units), leader (分管领导).
@@ -33,6 +40,9 @@ settings:
   timezone: Asia/Shanghai
   site_key: var/keys/site_ed25519      # signs journal checkpoints (oaops init makes it; back it up)
   checkpoints: var/checkpoints.jsonl   # append-only, outside the records database
+  # ansible-vault: a password file or client script, never the password (also --vault-id,
+  # --vault-password-file, ANSIBLE_VAULT_PASSWORD_FILE). inventories/example's demo password:
+  # vault_password_file: inventories/example/vault-password.txt
 
 # Jobs oaops runs by itself (R3.1). Install the ticker once: `oaops schedule install --cron`
 # (or --systemd); it calls `oaops schedule run-due` every minute. See docs/schedules.md.

@@ -14,6 +14,7 @@ from typing import Any
 
 from oaops import private_cache
 from oaops.errors import InputError
+from oaops.runs import vault
 from oaops.runs.redact import is_secret_key
 
 CACHE_VERSION = 1
@@ -163,10 +164,13 @@ def _parse(inventory: Path, limit: str | None, with_vars: bool) -> list[Inventor
     from ansible.vars.manager import VariableManager
 
     loader = DataLoader()
+    loader.set_vault_secrets(vault.secrets(loader))  # vaulted group_vars decrypt as in ansible-playbook
     try:
         manager = InventoryManager(loader=loader, sources=[str(inventory)])
         hosts = manager.list_hosts(limit or "all")
     except AnsibleError as exc:
+        if vault.is_vault_error(exc):
+            raise vault.decrypt_error(inventory, str(exc)) from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"inventory {inventory}", f"cannot be parsed: {first}", "fix the inventory file") from None
     if not hosts:
@@ -183,6 +187,12 @@ def _parse(inventory: Path, limit: str | None, with_vars: bool) -> list[Inventor
         groups = frozenset(g.name for g in host.get_groups()) - {"all"}
         hv: dict[str, Any] = {}
         if variables is not None:
-            hv = dict(variables.get_vars(host=host, include_hostvars=False))
+            try:
+                hv = dict(variables.get_vars(host=host, include_hostvars=False))
+                vault.check_inline(hv, loader)
+            except AnsibleError as exc:
+                if vault.is_vault_error(exc):
+                    raise vault.decrypt_error(inventory, str(exc)) from None
+                raise
         out.append(InventoryHost(host.name, groups, hv))
     return out

@@ -134,10 +134,6 @@ def cases() -> Iterator[tuple[str, list[str], dict[str, str]]]:
 # Known defects, each to be fixed where it lives (strict: the test fails once one is fixed, so the
 # entry is removed with the fix).
 PENDING = {
-    "runs list --kind [/]": "runs list does not check its filter values yet",
-    "runs list --kind bogus": "runs list does not check its filter values yet",
-    "runs list --status [/]": "runs list does not check its filter values yet",
-    "runs list --status bogus": "runs list does not check its filter values yet",
     "schedule run-due --now 9999-12-31T00:00:00": "run-due accepts a time after the real clock",
 }
 CASES = [

@@ -20,6 +20,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "config",
         (
             "oaops.config",
+            "oaops.config_estate",
             "oaops.schemas",
             "oaops.signing",
             "oaops.yamlsafe",

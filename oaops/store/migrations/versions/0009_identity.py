@@ -2,7 +2,7 @@
 on PostgreSQL a trigger makes the journal append-only
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-07 06:00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from oaops.store.models import UTCDateTime
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
