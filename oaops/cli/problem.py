@@ -7,7 +7,7 @@ import click
 from rich.table import Table
 
 from oaops.cli.common import call, context
-from oaops.cli.render import out, print_json, when, zone
+from oaops.cli.render import literal, out, print_json, when, zone
 from oaops.rules.problem import STATE_ZH, Nature, ProblemState, is_overdue
 from oaops.services import problem
 from oaops.store.problems import ProblemRow
@@ -18,6 +18,7 @@ def _state(state: str) -> str:
 
 
 def _done(row: ProblemRow, what: str) -> int:
+    row = literal(row)
     out.print(f"{row.ref}: {what} -> [bold]{_state(row.state)}[/bold]")
     return 0
 
@@ -62,6 +63,7 @@ def add_cmd(
     if as_json:
         print_json(row)
         return 0
+    row = literal(row)
     out.print(f"raised {row.ref}: {row.title}")
     out.print(
         f"  next: oaops problem classify {row.ref} --nature ... --owner ... --collaborators ... "
@@ -83,6 +85,7 @@ def list_cmd(all_states: bool, overdue: bool, as_json: bool) -> int:
         print_json(rows)
         return 0
     tz = zone(ctx.config.settings.timezone)
+    rows = literal(rows)
     table = Table(title="problem library (问题库)" + (" incl. closed" if all_states else ""), title_justify="left")
     for col in ("ref", "state", "nature", "owner", "deadline", "raised", "from", "title"):
         table.add_column(col, no_wrap=col != "title", overflow="fold", min_width=24 if col == "title" else None)
@@ -125,8 +128,9 @@ def show_cmd(ref: str, as_json: bool) -> int:
         print_json(d)
         return 0
     tz = zone(ctx.config.settings.timezone)
+    d = literal(d)  # titles, plans and notes are data, never console markup
     p = d.problem
-    out.print(f"[bold]{p.ref}[/bold] {p.title}  [{_state(p.state)}]")
+    out.print(f"[bold]{p.ref}[/bold] {p.title}  \\[{_state(p.state)}]")
     if is_overdue(ProblemState(p.state), p.deadline, problem.today(ctx)):
         out.print(f"  [bold red]OVERDUE (逾期): the deadline was {p.deadline}[/bold red]")
     if p.description:
@@ -276,6 +280,7 @@ def log_cmd(month: str, as_json: bool) -> int:
         print_json({"month": month, "problems": entries})
         return 0
     tz = zone(ctx.config.settings.timezone)
+    entries = literal(entries)
     out.print(f"[bold]问题跟踪处理日志 / problem-tracking log {month}[/bold]  ({len(entries)} problem(s))")
     for e in entries:
         late = " [bold red]OVERDUE (逾期)[/bold red]" if e.overdue_at_month_end else ""

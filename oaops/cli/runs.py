@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 
 from oaops.cli.common import announce_recovered, call, context
-from oaops.cli.render import number, out, print_json, seconds, styled, when, zone
+from oaops.cli.render import literal, number, out, print_json, seconds, styled, when, zone
 from oaops.errors import InputError
 from oaops.services import records
 
@@ -51,6 +51,7 @@ def list_cmd(kind: str | None, since: str | None, status: str | None, max_rows: 
         print_json(rows)
         return 0
     tz = zone(ctx.config.settings.timezone)
+    rows = literal(rows)
     table = Table(title_justify="left")
     for col in ("id", "kind", "status", "started", "duration", "actor", "trigger", "limit", "hosts"):
         table.add_column(col)
@@ -81,6 +82,7 @@ def show_cmd(run_id: int, as_json: bool) -> int:
         print_json(d)
         return 0
     tz = zone(ctx.config.settings.timezone)
+    d = literal(d)  # task messages and check details are data, never console markup
     r = d.run
     trigger = f"{r.trigger} {r.schedule}" if r.schedule else r.trigger
     out.print(f"[bold]run {r.id}[/bold] {r.kind} {styled(r.status)} rc={r.rc}  {r.playbook}  limit={r.limit or 'all'}")

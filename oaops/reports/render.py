@@ -33,6 +33,7 @@ def _env() -> Environment:
     )
     env.filters["pct"] = pct
     env.filters["num"] = num
+    env.filters["log_label"] = lambda key, lang: labels.LABELS[lang].get(f"log_{key}", key)
     return env
 
 

@@ -8,7 +8,7 @@ exist; a section is None ("no records of this kind") otherwise, never an error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 
 from sqlalchemy.orm import Session
@@ -74,6 +74,8 @@ class DailyLog:
     problems_closed: list[q.ProblemBrief] | None
     audits: list[q.AuditView] | None
     notes: list[q.NoteView]
+    # run id -> the worst check result of that health run: the run's own status only says Ansible finished
+    health_results: dict[int, str] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -117,10 +119,12 @@ def assemble(session: Session, day: date, tz: tzinfo, tz_name: str) -> DailyLog:
         )
     problems = q.problems_raised_or_closed(session, start, end)
     events = q.change_events_in(session, start, end)
+    health_runs = q.runs_in(session, start, end, ["health"])
+    results = q.check_statuses_by_run(session, [r.id for r in health_runs])
     return DailyLog(
         day=day,
         timezone=tz_name,
-        health_runs=q.runs_in(session, start, end, ["health"]),
+        health_runs=health_runs,
         layers=layers,
         worst_checks=[c for c in q.worst_checks(session, start, end, 10) if c.status in q.BAD],
         other_runs={k: v for k, v in sorted(runs.items()) if k != "health"},
@@ -133,6 +137,7 @@ def assemble(session: Session, day: date, tz: tzinfo, tz_name: str) -> DailyLog:
         problems_closed=None if problems is None else problems[1],
         audits=q.audits_in(session, start, end),
         notes=q.notes_between(session, day, day),
+        health_results={run: _worst(statuses) for run, statuses in results.items()},
     )
 
 
@@ -156,8 +161,14 @@ def daily(ctx: Context, day_text: str | None = None, now: datetime | None = None
         return assemble(session, day, tz, tz_name)
 
 
-def note(ctx: Context, text: str, day_text: str | None = None, now: datetime | None = None) -> q.NoteView:
-    """A technician's own entry (R7: attributed and timestamped), journaled with the record."""
+def note(
+    ctx: Context, text: str, day_text: str | None = None, now: datetime | None = None, after_signature: bool = False
+) -> q.NoteView:
+    """A technician's own entry (R7: attributed and timestamped), journaled with the record.
+
+    A day of a month already signed off (R5) takes a note only with `after_signature`: the entry
+    changes what was signed, so it is said out loud and journaled as such (the report then shows
+    the month as changed since signing)."""
     ctx.require(ACTION_NOTE)
     clean = scrub_text(text.strip())  # R11: no password=... or tokens in the log
     if not clean:
@@ -168,8 +179,20 @@ def note(ctx: Context, text: str, day_text: str | None = None, now: datetime | N
     at = now or utcnow()
     day = parse_day(day_text, tz, at)
     with ctx.db.transaction() as session:
+        signed = q.signed_by(session, f"{day:%Y-%m}")
+        if signed is not None and not after_signature:
+            raise InputError(
+                "--after-signature",
+                f"{day:%Y-%m} was signed off by {signed[0]} on {signed[1].astimezone(tz):%Y-%m-%d %H:%M}",
+                "add --after-signature to write into a signed month (journaled; the report shows the change)",
+            )
         row = LogNote(day=day, at=at, actor=ctx.actor.login, text=clean)
         session.add(row)
         session.flush()
-        journal.append(session, ctx.actor.login, "log_note", row.id, "create", {"day": day.isoformat(), "text": clean})
+        data: dict[str, object] = {"day": day.isoformat(), "text": clean}
+        if signed is not None:
+            data |= {"after_signature": True, "signed_by": signed[0], "signed_at": signed[1].isoformat()}
+        journal.append(
+            session, ctx.actor.login, "log_note", row.id, "create_after_signature" if signed else "create", data
+        )
         return q.NoteView(row.id, day, at, row.actor, clean)

@@ -166,6 +166,20 @@ def worst_checks(session: Session, start: datetime, end: datetime, limit: int = 
     return [CheckView(*r) for r in rows]
 
 
+def check_statuses_by_run(session: Session, run_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """Per run, how many checks ended in each status: a run that finished is not a healthy result."""
+    out: dict[int, dict[str, int]] = {}
+    ids = list(run_ids)
+    if ids:
+        for run_id, status, n in session.execute(
+            select(Check.run_id, Check.status, func.count())
+            .where(Check.run_id.in_(ids))
+            .group_by(Check.run_id, Check.status)
+        ).all():
+            out.setdefault(int(run_id), {})[status] = int(n)
+    return out
+
+
 def statuses_per_day(
     session: Session, start: datetime, end: datetime, tz: tzinfo, at: Any, status: Any
 ) -> dict[date, dict[str, int]]:
@@ -389,6 +403,14 @@ def notes_between(session: Session, first: date, last: date) -> list[NoteView]:
 
 
 # ---- optional record kinds of issues 4-6: present when their models are ---------------------------
+
+
+def signed_by(session: Session, month: str) -> tuple[str, datetime] | None:
+    """(reviewer, signed_at) of the month's review (R5), or None while it is unsigned."""
+    row = session.execute(
+        select(models.Review.reviewer, models.Review.signed_at).where(models.Review.month == month)
+    ).first()
+    return None if row is None else (row[0], row[1])
 
 
 def model(name: str) -> Any:

@@ -23,8 +23,8 @@ from sqlalchemy import func, select, text
 
 from oaops import demo_year
 from oaops.cli.main import main
-from oaops.rules.backup import zone
 from oaops.rules.report import month
+from oaops.rules.time import zone
 from oaops.store.db import Database, open_database
 from oaops.store.models import Audit, Backup, Check, ControlResult, Journal, ScheduleOccurrence
 from tests.fixtures import pg
