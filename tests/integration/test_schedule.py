@@ -30,6 +30,10 @@ from tests.integration.test_cli import assert_one_line_error, run_cli
 CALM = {
     "oa_health_load_per_cpu_warning": 1000,
     "oa_health_load_per_cpu_critical": 1000,
+    "oa_health_load5_per_cpu_warning": 1000,
+    "oa_health_load5_per_cpu_critical": 1000,
+    "oa_health_load15_per_cpu_warning": 1000,
+    "oa_health_load15_per_cpu_critical": 1000,
     "oa_health_zombies_warning": 100000,
     "oa_health_zombies_critical": 100000,
     "oa_health_failed_units_warning": 100000,
