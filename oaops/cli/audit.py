@@ -10,7 +10,7 @@ from rich.table import Table
 
 from oaops.cli.common import announce_recovered, call, context
 from oaops.cli.progress import RunProgress
-from oaops.cli.render import out, print_json, seconds, when, zone
+from oaops.cli.render import both, out, print_json, seconds, when, zone
 from oaops.errors import InputError
 from oaops.reports import audit as audit_report
 from oaops.rules.audit import FAILING, SEVERITY_RANK, STATUS_ZH, ControlStatus, Severity
@@ -169,7 +169,7 @@ def list_command(count: int, as_json: bool) -> int:
     for col in ("run", "when", "profile", "scope", "hosts", "score", "results", "previous"):
         table.add_column(col)
     for r in rows:
-        counts = ", ".join(f"{n} {s}" for s, n in sorted(r.counts.items()))
+        counts = ", ".join(f"{n} {both(s)}" for s, n in sorted(r.counts.items()))
         table.add_row(
             str(r.run_id),
             when(r.started_at, tz),

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from oaops.cli.common import announce_recovered, call, context
 from oaops.cli.progress import RunProgress
-from oaops.cli.render import literal, out, print_json, when, zone
+from oaops.cli.render import both, literal, out, print_json, when, zone
 from oaops.cli.runs import parse_since
 from oaops.rules import fault as rules
 from oaops.rules.fault import Cause, Level, Step
@@ -153,8 +153,8 @@ def list_cmd(all_states: bool, since: str | None, as_json: bool) -> int:
         table.add_row(
             r.ref,
             level_text(r.level),
-            r.state,
-            r.cause or "-",
+            both(r.state, "fault"),
+            both(r.cause) if r.cause else "-",
             when(r.opened_at, tz),
             ttr if r.restored_at else f"[yellow]{ttr} so far[/yellow]",
             ", ".join(r.host_list)[:40],

@@ -7,14 +7,14 @@ import click
 from rich.table import Table
 
 from oaops.cli.common import call, context
-from oaops.cli.render import literal, out, print_json, when, zone
-from oaops.rules.problem import STATE_ZH, Nature, ProblemState, is_overdue
+from oaops.cli.render import both, literal, out, print_json, when, zone
+from oaops.rules.problem import Nature, ProblemState, is_overdue
 from oaops.services import problem
 from oaops.store.problems import ProblemRow
 
 
 def _state(state: str) -> str:
-    return f"{state} ({STATE_ZH.get(ProblemState(state), '')})"
+    return both(state, "problem")
 
 
 def _done(row: ProblemRow, what: str) -> int:
@@ -86,7 +86,9 @@ def list_cmd(all_states: bool, overdue: bool, as_json: bool) -> int:
         return 0
     tz = zone(ctx.config.settings.timezone)
     rows = literal(rows)
-    table = Table(title="problem library (问题库)" + (" incl. closed" if all_states else ""), title_justify="left")
+    table = Table(
+        title="problem library (问题库)" + (" incl. closed 含已关闭" if all_states else ""), title_justify="left"
+    )
     for col in ("ref", "state", "nature", "owner", "deadline", "raised", "from", "title"):
         table.add_column(col, no_wrap=col != "title", overflow="fold", min_width=24 if col == "title" else None)
     for r in rows:
@@ -100,7 +102,7 @@ def list_cmd(all_states: bool, overdue: bool, as_json: bool) -> int:
         nature = p.nature or "[yellow]not set[/yellow]"
         table.add_row(
             f"[bold red]{p.ref}[/bold red]" if r.overdue else p.ref,
-            p.state,
+            _state(p.state),
             nature,
             p.owner or "[yellow]-[/yellow]",
             due,
@@ -151,7 +153,7 @@ def show_cmd(ref: str, as_json: bool) -> int:
         out.print(f"  verified by {p.verified_by} {when(p.closed_at, tz)}")
     out.print("")
     for n in d.notes:
-        out.print(f"  {when(n.at, tz)}  [bold]{n.action}[/bold] by {n.actor} -> {n.state}: {n.text}")
+        out.print(f"  {when(n.at, tz)}  [bold]{n.action}[/bold] by {n.actor} -> {_state(n.state)}: {n.text}")
     return 0
 
 
@@ -293,7 +295,7 @@ def log_cmd(month: str, as_json: bool) -> int:
             from datetime import datetime
 
             at = when(datetime.fromisoformat(ev["at"]), tz)
-            out.print(f"  {at}  {ev['action']} by {ev['actor']} -> {ev['state']}: {ev['text']}")
+            out.print(f"  {at}  {ev['action']} by {ev['actor']} -> {_state(ev['state'])}: {ev['text']}")
         if not e.events:
             out.print("  no activity this month")
     return 0

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.markup import escape
 
+from oaops.rules import labels
 from oaops.rules.time import zone as zone  # re-exported for the command modules
 
 # Pipes and cron logs get a wide table rather than rich's 80-column default.
@@ -87,6 +88,17 @@ def _literal(value: Any) -> Any:
     if isinstance(value, tuple) and not hasattr(value, "_fields"):
         return tuple(_literal(v) for v in value)
     return value
+
+
+def status_text(status: str, kind: str = "") -> str:
+    """A status in its colour with its Chinese: `successful 成功` (rules.labels is the catalog)."""
+    cn = labels.zh(status, kind)
+    return styled(status) + (f" {cn}" if cn != status else "")
+
+
+def both(word: object, kind: str = "") -> str:
+    """`待审批 (submitted)`: the Chinese and the code word a command takes."""
+    return labels.both(word, kind)
 
 
 def styled(status: str) -> str:

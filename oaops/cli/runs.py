@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 
 from oaops.cli.common import announce_recovered, call, context
-from oaops.cli.render import literal, number, out, print_json, seconds, styled, when, zone
+from oaops.cli.render import literal, number, out, print_json, seconds, status_text, when, zone
 from oaops.errors import InputError
 from oaops.services import records
 
@@ -60,7 +60,7 @@ def list_cmd(kind: str | None, since: str | None, status: str | None, max_rows: 
         table.add_row(
             str(r.id),
             r.kind,
-            styled(r.status),
+            status_text(r.status),
             when(r.started_at, tz),
             seconds(r.duration_s),
             r.actor,
@@ -85,7 +85,9 @@ def show_cmd(run_id: int, as_json: bool) -> int:
     d = literal(d)  # task messages and check details are data, never console markup
     r = d.run
     trigger = f"{r.trigger} {r.schedule}" if r.schedule else r.trigger
-    out.print(f"[bold]run {r.id}[/bold] {r.kind} {styled(r.status)} rc={r.rc}  {r.playbook}  limit={r.limit or 'all'}")
+    out.print(
+        f"[bold]run {r.id}[/bold] {r.kind} {status_text(r.status)} rc={r.rc}  {r.playbook}  limit={r.limit or 'all'}"
+    )
     out.print(
         f"by {r.actor} ({trigger}) · started {when(r.started_at, tz)} · finished {when(r.finished_at, tz)}"
         f" · {seconds(r.duration_s)} · {d.task_count} task results · {d.data_dir}"
@@ -93,7 +95,7 @@ def show_cmd(run_id: int, as_json: bool) -> int:
     if d.error:
         out.print(f"[red]{d.error}[/red]")
     hosts = Table(title="hosts", title_justify="left")
-    for col in ("host", "ok", "changed", "failed", "unreachable", "skipped", "rescued", "ignored"):
+    for col in ("host", "ok", "changed", "failed 失败", "unreachable 不可达", "skipped", "rescued", "ignored"):
         hosts.add_column(col)
     for h in d.hosts:
         hosts.add_row(
@@ -118,12 +120,12 @@ def show_cmd(run_id: int, as_json: bool) -> int:
                 c.name,
                 c.target,
                 number(c.value, c.unit),
-                styled(c.status),
+                status_text(c.status),
                 c.detail if c.status != "ok" else "",
             )
         out.print(checks)
     if d.failed_tasks:
         out.print("[bold red]failed tasks[/bold red]")
         for t in d.failed_tasks:
-            out.print(f"  {t.host}: {t.task} ({t.action}) {styled(t.status)}: {t.msg}")
+            out.print(f"  {t.host}: {t.task} ({t.action}) {status_text(t.status)}: {t.msg}")
     return 0

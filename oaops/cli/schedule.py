@@ -11,7 +11,7 @@ from rich.table import Table
 
 from oaops import config
 from oaops.cli.common import announce_recovered, call, context
-from oaops.cli.render import err, out, print_json, styled, when, zone
+from oaops.cli.render import err, out, print_json, status_text, when, zone
 from oaops.cli.runs import parse_since
 from oaops.errors import InputError
 from oaops.services import schedule
@@ -61,13 +61,13 @@ def list_cmd(now: str | None, as_json: bool) -> int:
         return 0
     tz = zone(tz_name)
     table = Table(title_justify="left", title=f"schedules · times in {tz_name}")
-    for col in ("name", "job", "cron", "time zone", "limit", "if missed", "last", "result", "next"):
+    for col in ("name", "job", "cron", "time zone", "limit", "if missed 错过时", "last", "result", "next"):
         table.add_column(col, overflow="fold")
     for v in views:
         last = v.last
         result = "-"
         if last is not None:
-            result = styled(last.state) + (f" (run {last.run_id})" if last.run_id else "")
+            result = status_text(last.state) + (f" (run {last.run_id})" if last.run_id else "")
         table.add_row(
             v.name,
             v.job,

@@ -15,6 +15,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from oaops.rules.audit import FAILING, SEVERITY_RANK, SEVERITY_ZH, STATUS_ZH, ControlStatus, Severity
+from oaops.rules.labels import say
 from oaops.rules.time import zone
 from oaops.services.audit import AuditReport, Finding
 
@@ -238,13 +239,15 @@ def render_junit(report: AuditReport, lang: str) -> str:
 
 
 def _env() -> Environment:
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
         autoescape=select_autoescape(["html", "j2"], default_for_string=False),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.globals["say"] = say  # a state or status word in the report's language (rules.labels)
+    return env
 
 
 def _score_class(score: float | None) -> str:
