@@ -195,7 +195,7 @@ def test_a_failed_scheduled_job_tells_the_technicians(
     code, _, _ = run_cli(["schedule", "run-due", "--now", "2026-12-01T07:31:00+08:00"], capsys)
     assert code == 2  # the schedule's limit matches nothing: refused, recorded as failed
     [mail] = smtp.wait_for(1)
-    assert "【定时任务失败】daily-health（health）：failed" in mail.subject
+    assert "【定时任务失败】daily-health（health）：失败" in mail.subject  # issue 18: Chinese in the zh part
     assert "[Scheduled job failed] daily-health (health)" in mail.subject
     assert "定时任务 daily-health（health）计划于 2026-12-01 07:30:00 CST 执行" in mail.text
     assert "no_such_group" in mail.text
