@@ -10,7 +10,7 @@ from rich.table import Table
 
 from oaops.cli.common import announce_recovered, call, context
 from oaops.cli.progress import RunProgress
-from oaops.cli.render import both, out, print_json, seconds, when, zone
+from oaops.cli.render import both, literal, out, print_json, seconds, when, zone
 from oaops.errors import InputError
 from oaops.reports import audit as audit_report
 from oaops.rules.audit import FAILING, SEVERITY_RANK, STATUS_ZH, ControlStatus, Severity
@@ -321,6 +321,7 @@ def waivers_command(as_json: bool) -> int:
     from oaops.rules.time import utcnow
 
     now = utcnow()
+    rows = literal(rows)
     table = Table(title="waivers (豁免)", title_justify="left")
     for col in ("id", "control", "hosts", "state", "requested by", "decided by", "last day", "reason"):
         table.add_column(col, overflow="fold")

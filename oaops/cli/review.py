@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from oaops.cli.common import call, context
-from oaops.cli.render import both, out, print_json, status_text, when, zone
+from oaops.cli.render import both, literal, out, print_json, status_text, when, zone
 from oaops.cli.schedule import parse_now
 from oaops.reports import labels
 from oaops.reports.render import jsonable
@@ -44,6 +44,7 @@ def prepare(month: str, as_json: bool, now: str | None) -> int:
         print_json(jsonable(p))
         return 0
     tz = zone(p.timezone)
+    p = literal(p)  # titles and notes are data, never console markup
     out.print(f"[bold]月度审核 / monthly review · {p.month} · {p.timezone}[/bold]")
     if p.empty:
         out.print(f"no records in {p.month} (本月无记录): nothing to review")

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from oaops import config
 from oaops.cli.common import announce_recovered, call, context
-from oaops.cli.render import err, out, print_json, styled, when, zone
+from oaops.cli.render import err, literal, out, print_json, styled, when, zone
 from oaops.cli.runs import parse_since
 from oaops.errors import InputError
 from oaops.rules.labels import zh
@@ -161,6 +161,7 @@ def history_cmd(name: str | None, since: str | None, max_rows: int, as_json: boo
         print_json(rows)
         return 0
     tz = zone(ctx.config.settings.timezone)
+    rows = literal(rows)
     table = Table(title_justify="left")
     for col in ("schedule", "job", "due", "state", "run", "detail"):
         table.add_column(col, overflow="fold")
