@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
-
-from oaops import schemas
+from oaops import schemas, yamlsafe
 from oaops.errors import InputError
 from oaops.rules import change as change_rules
 from oaops.rules import fault as fault_rules
@@ -149,6 +147,9 @@ def config_path(root: Path, env: Mapping[str, str] | None = None) -> Path:
     return Path(env["OAOPS_CONFIG"]).resolve() if env.get("OAOPS_CONFIG") else root / CONFIG_NAME
 
 
+MAX_FORKS = 1000  # more parallel SSH sessions than any control node sustains
+
+
 def resolve_settings(
     file_settings: Mapping[str, Any],
     env: Mapping[str, str],
@@ -167,8 +168,8 @@ def resolve_settings(
                 raise InputError(var, f"{env[var]!r} is not a valid {kind.__name__}", "fix the variable") from None
     merged.update({k: v for k, v in flags.items() if v is not None})
     forks = merged["forks"]
-    if not isinstance(forks, int) or forks < 1:
-        raise InputError(source, f"forks must be a positive integer, got {forks!r}", "set forks >= 1")
+    if not isinstance(forks, int) or not 1 <= forks <= MAX_FORKS:
+        raise InputError(source, f"forks must be an integer from 1 to {MAX_FORKS}, got {forks!r}", "set forks >= 1")
     return Settings(
         db_url=_absolute_sqlite(str(merged["db_url"]), root),
         inventory=_under(root, merged["inventory"]),
@@ -196,12 +197,7 @@ def _absolute_sqlite(url: str, root: Path) -> str:
 def read_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(str(path), "not found", "run `oaops init` to write a starter oaops.yml, or set OAOPS_CONFIG")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise InputError(where, "is not valid YAML", "fix the syntax at that line") from None
+    data = yamlsafe.load(path)  # UTF-8, size-limited, duplicate keys and alias bombs refused (issue 15)
     if not isinstance(data, dict):
         raise InputError(str(path), "must be a mapping with version, units and users", "see `oaops init`")
     try:
@@ -292,6 +288,9 @@ def load(
         )
     settings = resolve_settings(data.get("settings", {}), env, flags or {}, root, str(path))
     schedules = load_schedules(data.get("schedules") or [], settings, str(path))
+    problem = schedule_rules.zone_problem(settings.timezone)
+    if problem:  # an unknown zone must not quietly read as UTC: every report's day would shift (R5, R6)
+        raise InputError(f"{path}: settings.timezone", problem, "use an IANA zone name, e.g. Asia/Shanghai")
     return Config(
         root=root,
         path=path,
@@ -461,7 +460,7 @@ settings:
 # (or --systemd); it calls `oaops schedule run-due` every minute. See docs/schedules.md.
 schedules:
   - name: daily-health
-    job: health                        # health, backup, backup-verify, audit; report comes later
+    job: health                        # health, backup, backup-verify, audit, report
     cron: "30 7 * * *"                 # 07:30 every day, in the time zone below
     timezone: Asia/Shanghai
     missed: catch_up                   # after downtime: run once to catch up (or: record)

@@ -73,7 +73,8 @@ def command(inventory: Path | None, limit: str | None, forks: int | None, as_jso
     ctx = context({"inventory": str(inventory) if inventory else None, "forks": forks})
     try:
         # refusals (bad inventory, limit, thresholds, permissions) come before the records are touched
-        hosts = health.plan(ctx, (inventory or ctx.config.settings.inventory).resolve(), limit)
+        inventory = ctx.inventory(inventory)  # resolved once; plan parses it once
+        hosts = health.plan(ctx, inventory, limit)
         _ = ctx.db
         announce_recovered(ctx)
         with RunProgress("health", enabled=not quiet and not as_json) as progress:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import click
 from rich.table import Table
 
-from oaops.cli.common import announce_recovered, call, context
+from oaops.cli.common import RECORD_ID, announce_recovered, call, context
 from oaops.cli.render import literal, number, out, print_json, seconds, status_text, when, zone
 from oaops.errors import InputError
 from oaops.services import records
@@ -19,7 +19,10 @@ def parse_since(value: str | None) -> datetime | None:
         return None
     units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
     if value[-1:] in units and value[:-1].isdigit():
-        return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
+        try:
+            return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
+        except OverflowError:  # "99999999999d": before the calendar starts
+            raise InputError("--since", f"{value!r} reaches before year 1", "use a shorter span or a date") from None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -73,7 +76,7 @@ def list_cmd(kind: str | None, since: str | None, status: str | None, max_rows: 
 
 
 @command.command("show", epilog="Example:\n\n  oaops runs show 12\n  oaops runs show 12 --json")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=RECORD_ID)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def show_cmd(run_id: int, as_json: bool) -> int:
     """Show one run: hosts, checks and failed tasks."""

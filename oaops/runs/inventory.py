@@ -3,12 +3,19 @@ limit to hosts before anything runs, so a bad path or an empty limit is bad inpu
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from oaops.errors import InputError
+
+CACHE_VERSION = 1
+_PLUGIN = re.compile(rb"^plugin\s*:", re.M)  # an inventory plugin's config: it may ask anything anywhere
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,9 @@ def configure_ansible(root: Path) -> None:
 
 
 def resolve(root: Path, inventory: Path, limit: str | None, with_vars: bool = True) -> list[InventoryHost]:
+    """The hosts `limit` selects, with their raw vars; a static inventory read before with the same
+    files, limit and Ansible settings comes from the cache instead (importing Ansible's inventory
+    code and parsing costs more than the health check of one host, docs/performance.md)."""
     if not inventory.exists():
         raise InputError(
             f"inventory {inventory}",
@@ -39,6 +49,104 @@ def resolve(root: Path, inventory: Path, limit: str | None, with_vars: bool = Tr
             "pass --inventory PATH to an inventory file or folder (e.g. inventories/local)",
         )
     configure_ansible(root)
+    cache = _cache_file(root, inventory, limit, with_vars)
+    if cache is not None and (hosts := _read_cache(cache)) is not None:
+        return hosts
+    hosts = _parse(inventory, limit, with_vars)
+    if cache is not None:
+        _write_cache(cache, hosts)
+    return hosts
+
+
+def _inputs(inventory: Path) -> list[Path] | None:
+    """Every file a static inventory reads (its files, group_vars, host_vars); None when it runs
+    something (an executable script, an inventory plugin's config): such a source is never cached."""
+    base = inventory if inventory.is_dir() else inventory.parent
+    varsdirs = [base / "group_vars", base / "host_vars"]
+    files = sorted(p for p in inventory.rglob("*") if p.is_file()) if inventory.is_dir() else [inventory]
+    sources = [f for f in files if not any(d in f.parents for d in varsdirs)]
+    for d in varsdirs:
+        if d.is_dir() and not inventory.is_dir():
+            files += sorted(p for p in d.rglob("*") if p.is_file())
+    for source in sources:
+        if os.access(source, os.X_OK) or _PLUGIN.search(source.read_bytes()):
+            return None
+    return files
+
+
+def _cache_file(root: Path, inventory: Path, limit: str | None, with_vars: bool) -> Path | None:
+    try:
+        files = _inputs(inventory)
+        if files is None:
+            return None
+        ansible = importlib.util.find_spec("ansible")
+        cfg = Path(os.environ.get("ANSIBLE_CONFIG", root / "ansible.cfg"))
+        key = [
+            CACHE_VERSION,
+            str(inventory.resolve()),
+            limit,
+            with_vars,
+            cfg.read_text(encoding="utf-8", errors="replace") if cfg.is_file() else "",
+            sorted((k, v) for k, v in os.environ.items() if k.startswith("ANSIBLE_")),
+            # the installed Ansible: its package folder and when it was installed
+            [str(ansible.origin), os.stat(ansible.origin).st_mtime_ns] if ansible and ansible.origin else None,
+            # contents, not times: a file rewritten within the clock's tick keeps its mtime
+            [(str(f), hashlib.sha256(f.read_bytes()).hexdigest()) for f in files],
+        ]
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except (OSError, RuntimeError, ValueError):
+        return None
+    digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()
+    return base / "oaops" / "inventory" / f"{digest}.json"
+
+
+def _read_cache(path: Path) -> list[InventoryHost] | None:
+    try:
+        return _hosts_from(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_cache(path: Path, hosts: list[InventoryHost]) -> None:
+    groups = next((h.vars["groups"] for h in hosts if "groups" in h.vars), None)
+    rows = [
+        {
+            "name": h.name,
+            "groups": sorted(h.groups),
+            "vars": {k: v for k, v in h.vars.items() if k != "groups"},
+            "with_groups": "groups" in h.vars,
+        }
+        for h in hosts
+    ]
+    try:
+        text = json.dumps({"version": CACHE_VERSION, "groups": groups, "hosts": rows})
+    except (TypeError, ValueError):  # a vaulted or otherwise special value: not cacheable
+        return
+    if _hosts_from(text) != hosts:  # only what comes back equal (no tuples, int keys, dates)
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        pass  # no writable cache: parse every time
+
+
+def _hosts_from(text: str) -> list[InventoryHost] | None:
+    data = json.loads(text)
+    if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
+        return None
+    groups = data["groups"]  # the magic `groups` var, the same for every host: stored once
+    return [
+        InventoryHost(
+            h["name"], frozenset(h["groups"]), {**h["vars"], **({"groups": groups} if h["with_groups"] else {})}
+        )
+        for h in data["hosts"]
+    ]
+
+
+def _parse(inventory: Path, limit: str | None, with_vars: bool) -> list[InventoryHost]:
     from ansible.errors import AnsibleError
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader

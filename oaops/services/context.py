@@ -9,17 +9,20 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oaops import config as config_mod
 from oaops.config import Config, User
 from oaops.errors import PermissionDenied
 from oaops.rules import roles
-from oaops.runs import runner
-from oaops.runs.ingest import ProgressFn
 from oaops.runs.inventory import InventoryHost
 from oaops.runs.recover import Recovered, recover
+from oaops.services import registry
 from oaops.store.db import Database, open_database
+
+if TYPE_CHECKING:  # the runners (ansible-runner, ingest, pytest) are imported by the commands that start a run
+    from oaops.runs import runner, testinfra
+    from oaops.runs.ingest import ProgressFn
 
 
 @dataclass
@@ -46,6 +49,8 @@ class Context:
 
     def start(self, spec: runner.RunSpec, progress: ProgressFn | None = None) -> runner.RunOutcome:
         """The one door to start a run: records it under the acting user, in this site's runs folder."""
+        from oaops.runs import runner
+
         settings = self.config.settings
         return runner.start(
             self.db,
@@ -56,6 +61,12 @@ class Context:
             batch_size=settings.event_batch_size,
             progress=progress,
         )
+
+    def start_tests(self, spec: testinfra.TestSpec, progress: ProgressFn | None = None) -> testinfra.TestOutcome:
+        """The same door for pytest-testinfra files (a change's verification), recorded as a Run."""
+        from oaops.runs import testinfra
+
+        return testinfra.start(self.db, self.root, self.config.settings.runs_dir, self.actor.login, spec, progress)
 
     def require(self, action: str) -> None:
         """R8: the actor's roles must allow the action."""
@@ -90,7 +101,5 @@ def open_context(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] 
     env = os.environ if env is None else env
     cfg = config_mod.load(flags=flags, env=env)
     # Here rather than in config.load: the jobs a schedule may name are those services register.
-    from oaops.services import schedule
-
-    schedule.validate(cfg)
+    registry.validate(cfg)
     return Context(config=cfg, actor=cfg.actor(env))

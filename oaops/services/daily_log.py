@@ -11,17 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 
-from sqlalchemy.orm import Session
-
 from oaops.errors import InputError
 from oaops.rules import report as rules
 from oaops.rules.health import SEVERITY, parse_status
 from oaops.rules.time import utcnow, zone
 from oaops.runs.redact import scrub_text
 from oaops.services.context import Context
-from oaops.store import journal
-from oaops.store import reporting as q
-from oaops.store.models import LogNote
+from oaops.store import log_notes, reviews
+from oaops.store.db import Tx
+from oaops.store.log_notes import NoteView
+from oaops.store.reporting import audits as q_audits
+from oaops.store.reporting import backups as q_backups
+from oaops.store.reporting import changes as q_changes
+from oaops.store.reporting import faults as q_faults
+from oaops.store.reporting import health as q_health
+from oaops.store.reporting import problems as q_problems
 
 ACTION_NOTE = "log.note"
 READ = "read.records"
@@ -39,9 +43,9 @@ class LayerDay:
 
 @dataclass(frozen=True)
 class FaultDay:
-    opened: list[q.FaultView]
-    restored: list[q.FaultView]
-    still_open: list[q.FaultView]  # open at the end of the day
+    opened: list[q_faults.FaultView]
+    restored: list[q_faults.FaultView]
+    still_open: list[q_faults.FaultView]  # open at the end of the day
 
 
 @dataclass(frozen=True)
@@ -61,19 +65,19 @@ class DailyLog:
 
     day: date
     timezone: str
-    health_runs: list[q.RunView]
+    health_runs: list[q_health.RunView]
     layers: list[LayerDay]
-    worst_checks: list[q.CheckView]
+    worst_checks: list[q_health.CheckView]
     other_runs: dict[str, dict[str, int]]  # kind -> status -> runs (backup, audit, change, ...)
     backups: dict[str, int]  # status -> sets taken this day
     failed_backups: list[tuple[str, str, datetime, str]]
     verifications: dict[str, int]  # restore verifications done this day
     changes: list[ChangeEventRow] | None
     faults: FaultDay | None
-    problems_opened: list[q.ProblemBrief] | None
-    problems_closed: list[q.ProblemBrief] | None
-    audits: list[q.AuditView] | None
-    notes: list[q.NoteView]
+    problems_opened: list[q_problems.ProblemBrief] | None
+    problems_closed: list[q_problems.ProblemBrief] | None
+    audits: list[q_audits.AuditView] | None
+    notes: list[NoteView]
     # run id -> the worst check result of that health run: the run's own status only says Ansible finished
     health_results: dict[int, str] = field(default_factory=dict)
 
@@ -99,17 +103,17 @@ def _worst(statuses: dict[str, int]) -> str:
     return max(present, key=lambda s: SEVERITY[s]).value if present else "ok"
 
 
-def assemble(session: Session, day: date, tz: tzinfo, tz_name: str) -> DailyLog:
+def assemble(session: Tx, day: date, tz: tzinfo, tz_name: str) -> DailyLog:
     """The log of one day, from the records in `session` (also used by the monthly review)."""
     start, end = rules.day_bounds(day, tz)
-    runs = q.runs_by_kind(session, start, end)
+    runs = q_health.runs_by_kind(session, start, end)
     layers = [
         LayerDay(c.layer, _worst(c.statuses), c.statuses, c.hosts, c.hosts_critical)
-        for c in q.checks_by_layer(session, start, end)
+        for c in q_health.checks_by_layer(session, start, end)
     ]
     order = {name: i for i, name in enumerate(("hardware", "network", "os", "database", "middleware", "application"))}
     layers.sort(key=lambda x: order.get(x.layer, 99))
-    faults = q.faults_overlapping(session, start, end)
+    faults = q_faults.faults_overlapping(session, start, end)
     fault_day = None
     if faults is not None:
         fault_day = FaultDay(
@@ -117,26 +121,26 @@ def assemble(session: Session, day: date, tz: tzinfo, tz_name: str) -> DailyLog:
             [f for f in faults if f.restored_at is not None and start <= f.restored_at < end],
             [f for f in faults if f.restored_at is None or f.restored_at >= end],
         )
-    problems = q.problems_raised_or_closed(session, start, end)
-    events = q.change_events_in(session, start, end)
-    health_runs = q.runs_in(session, start, end, ["health"])
-    results = q.check_statuses_by_run(session, [r.id for r in health_runs])
+    problems = q_problems.problems_raised_or_closed(session, start, end)
+    events = q_changes.change_events_in(session, start, end)
+    health_runs = q_health.runs_in(session, start, end, ["health"])
+    results = q_health.check_statuses_by_run(session, [r.id for r in health_runs])
     return DailyLog(
         day=day,
         timezone=tz_name,
         health_runs=health_runs,
         layers=layers,
-        worst_checks=[c for c in q.worst_checks(session, start, end, 10) if c.status in q.BAD],
+        worst_checks=[c for c in q_health.worst_checks(session, start, end, 10) if c.status in q_health.BAD],
         other_runs={k: v for k, v in sorted(runs.items()) if k != "health"},
-        backups=q.backups_by_status(session, start, end),
-        failed_backups=q.failed_backups(session, start, end),
-        verifications=q.verifications_in(session, start, end),
+        backups=q_backups.backups_by_status(session, start, end),
+        failed_backups=q_backups.failed_backups(session, start, end),
+        verifications=q_backups.verifications_in(session, start, end),
         changes=None if events is None else [ChangeEventRow(*e) for e in events],
         faults=fault_day,
         problems_opened=None if problems is None else problems[0],
         problems_closed=None if problems is None else problems[1],
-        audits=q.audits_in(session, start, end),
-        notes=q.notes_between(session, day, day),
+        audits=q_audits.audits_in(session, start, end),
+        notes=log_notes.notes_between(session, day, day),
         health_results={run: _worst(statuses) for run, statuses in results.items()},
     )
 
@@ -163,7 +167,7 @@ def daily(ctx: Context, day_text: str | None = None, now: datetime | None = None
 
 def note(
     ctx: Context, text: str, day_text: str | None = None, now: datetime | None = None, after_signature: bool = False
-) -> q.NoteView:
+) -> NoteView:
     """A technician's own entry (R7: attributed and timestamped), journaled with the record.
 
     A day of a month already signed off (R5) takes a note only with `after_signature`: the entry
@@ -179,20 +183,12 @@ def note(
     at = now or utcnow()
     day = parse_day(day_text, tz, at)
     with ctx.db.transaction() as session:
-        signed = q.signed_by(session, f"{day:%Y-%m}")
+        review = reviews.by_month(session, f"{day:%Y-%m}")
+        signed = None if review is None else (review.reviewer, review.signed_at)
         if signed is not None and not after_signature:
             raise InputError(
                 "--after-signature",
                 f"{day:%Y-%m} was signed off by {signed[0]} on {signed[1].astimezone(tz):%Y-%m-%d %H:%M}",
                 "add --after-signature to write into a signed month (journaled; the report shows the change)",
             )
-        row = LogNote(day=day, at=at, actor=ctx.actor.login, text=clean)
-        session.add(row)
-        session.flush()
-        data: dict[str, object] = {"day": day.isoformat(), "text": clean}
-        if signed is not None:
-            data |= {"after_signature": True, "signed_by": signed[0], "signed_at": signed[1].isoformat()}
-        journal.append(
-            session, ctx.actor.login, "log_note", row.id, "create_after_signature" if signed else "create", data
-        )
-        return q.NoteView(row.id, day, at, row.actor, clean)
+        return log_notes.create(session, day, at, ctx.actor.login, clean, signed)

@@ -404,6 +404,18 @@ def detail(session: Session, run_id: int) -> RunDetail | None:
     )
 
 
+def inventory_of(session: Session, run_id: int) -> str | None:
+    """The inventory path a run used, or None when there is no such run."""
+    return session.scalar(select(Run.inventory).where(Run.id == run_id))
+
+
+def newest_started_after(session: Session, kind: str, after: datetime) -> int | None:
+    """The id of the newest run of `kind` that started after `after`, or None."""
+    return session.scalar(
+        select(Run.id).where(Run.kind == kind, Run.started_at > after).order_by(Run.started_at.desc()).limit(1)
+    )
+
+
 def journal_gap(session: Session) -> str:
     """The first run whose current state has no journal entry ("" when none).
 

@@ -143,11 +143,6 @@ def test_the_change_figures_equal_the_records_r6(month: Month) -> None:
     assert not rep.changes.out_of_window
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 18 double count: a change's review event keeps its final state and is counted as a "
-    "second execution (store/reporting.change_outcomes); fixed by the helper splitting store/reporting.py",
-)
 def test_executions_and_rollbacks_are_counted_once_r6(month: Month) -> None:
     b = _bounds(month)
     with environ(month.cs.env("mgr")):

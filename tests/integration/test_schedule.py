@@ -52,6 +52,7 @@ def tiny_inventory(path: Path, group: str = "os", **hostvars: Any) -> Path:
 def set_schedules(site: Site, schedules: list[dict[str, Any]]) -> None:
     """Replace the starter's schedules with these."""
     text = site.config.read_text(encoding="utf-8").split("\n# Jobs oaops runs by itself")[0]
+    text = text.split("\nschedules:\n")[0]  # a second call: oaops.yml refuses a duplicate key
     site.config.write_text(text + "\n" + yaml.safe_dump({"schedules": schedules}, sort_keys=False), encoding="utf-8")
 
 

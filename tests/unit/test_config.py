@@ -163,3 +163,10 @@ def test_an_inherited_bad_time_zone_says_where_it_comes_from(tmp_path: Path) -> 
     write(tmp_path, text)
     with pytest.raises(InputError, match=r"schedules\[0\]\.timezone \(inherited from settings.timezone\)"):
         config.load(env=env_for(tmp_path, OAOPS_TIMEZONE="Nowhere/Land"))
+
+
+def test_an_unknown_time_zone_is_refused_not_read_as_utc(tmp_path: Path) -> None:
+    """Every day of the logs and reports (R5, R6) is the site's day: a typo must not shift them to UTC."""
+    write(tmp_path, config.starter("li").replace("  timezone: Asia/Shanghai", "  timezone: Asia/Shanhai", 1))
+    with pytest.raises(InputError, match=r"settings.timezone: 'Asia/Shanhai' is not a known time zone"):
+        config.load(env=env_for(tmp_path, OAOPS_USER="li"))
