@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from oaops import schemas, yamlsafe
+from oaops.config_estate import Retention, VaultId, records_folder, retention, vault_ids
 from oaops.errors import InputError
 from oaops.rules import change as change_rules
 from oaops.rules import fault as fault_rules
@@ -72,6 +73,8 @@ class Settings:
     timezone: str
     event_batch_size: int
     keep_run_dirs_days: int
+    vault_ids: tuple[VaultId, ...] = ()  # flags first, then oaops.yml; Ansible's own config is added at use
+    retention: Retention = field(default_factory=Retention)
 
 
 @dataclass(frozen=True)
@@ -170,14 +173,17 @@ def resolve_settings(
     forks = merged["forks"]
     if not isinstance(forks, int) or not 1 <= forks <= MAX_FORKS:
         raise InputError(source, f"forks must be an integer from 1 to {MAX_FORKS}, got {forks!r}", "set forks >= 1")
+    db_url = _absolute_sqlite(str(merged["db_url"]), root)
     return Settings(
-        db_url=_absolute_sqlite(str(merged["db_url"]), root),
+        db_url=db_url,
         inventory=_under(root, merged["inventory"]),
         forks=forks,
-        runs_dir=_under(root, merged["runs_dir"]),
+        runs_dir=_under(root, merged["runs_dir"]) / records_folder(db_url),  # one folder per database
         timezone=str(merged["timezone"]),
         event_batch_size=int(merged["event_batch_size"]),
         keep_run_dirs_days=int(merged["keep_run_dirs_days"]),
+        vault_ids=vault_ids(file_settings, flags, root, source),
+        retention=retention(file_settings.get("retention") or {}, source),
     )
 
 
@@ -439,6 +445,13 @@ units:
   - id: hq
     name: Headquarters
     name_zh: 集团总部
+  # the branch units of inventories/example (unit_branch_a, unit_branch_b); replace with your own
+  - id: branch_a
+    name: Branch A
+    name_zh: 分支机构A
+  - id: branch_b
+    name: Branch B
+    name_zh: 分支机构B
 
 # People and their roles (R4, R8): technician (系统技术管理人员), system_manager (系统管理负责人),
 # group_admin (集团系统管理员), unit_admin (单位系统管理员, needs units), leader (分管领导).
@@ -455,6 +468,9 @@ settings:
   forks: 10
   runs_dir: var/runs
   timezone: Asia/Shanghai
+  # ansible-vault: a password file or client script, never the password (also --vault-id,
+  # --vault-password-file, ANSIBLE_VAULT_PASSWORD_FILE). inventories/example's demo password:
+  # vault_password_file: inventories/example/vault-password.txt
 
 # Jobs oaops runs by itself (R3.1). Install the ticker once: `oaops schedule install --cron`
 # (or --systemd); it calls `oaops schedule run-due` every minute. See docs/schedules.md.

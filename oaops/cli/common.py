@@ -12,7 +12,13 @@ from oaops.services.context import Context, open_context
 
 
 def context(flags: Mapping[str, Any] | None = None) -> Context:
-    return open_context(flags=flags)
+    """The site, with the global flags (`oaops --vault-id ...`) beside the command's own."""
+    merged = dict(flags or {})
+    current = click.get_current_context(silent=True)
+    root = current.find_root().obj if current is not None else None
+    if isinstance(root, dict):
+        merged.update({k: v for k, v in root.items() if k.startswith("vault_") and v})
+    return open_context(flags=merged)
 
 
 T = TypeVar("T")

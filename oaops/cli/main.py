@@ -19,7 +19,7 @@ COMMANDS = (
     # jobs
     "init", "health", "backup", "audit", "change", "fault", "problem", "notify",
     # records
-    "log", "review", "report", "demo", "runs", "schedule", "journal", "db",
+    "log", "review", "report", "demo", "runs", "schedule", "journal", "db", "prune",
 )  # fmt: skip
 
 # What `oaops --help` lists, without importing the groups (and SQLAlchemy with them): each group's
@@ -46,6 +46,8 @@ SUMMARY: dict[str, str] = {
     "schedule": "Scheduled jobs (定时任务, R3.1): health checks and more, run and recorded without anyone remembering.",
     "journal": "The append-only, hash-chained journal of every state change (日志).",
     "db": "The records database (SQLite by default, PostgreSQL by OAOPS_DB_URL).",
+    "prune": "Remove what is past its retention: run folders (artifacts_days), task results (events_days), runs "
+    "with their checks (records_days).",
 }
 
 
@@ -81,8 +83,10 @@ class LazyGroup(click.Group):
 )
 @click.version_option(__version__, prog_name="oaops")
 @click.option("--debug", is_flag=True, help="Show tracebacks for unexpected errors.")
+@click.option("--vault-id", multiple=True, metavar="LABEL@FILE", help="ansible-vault id: password file or script.")
+@click.option("--vault-password-file", multiple=True, metavar="FILE", help="ansible-vault password file or script.")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, vault_id: tuple[str, ...], vault_password_file: tuple[str, ...]) -> None:
     """oaops: operations and compliance for the OA office system (OA办公系统运维管理).
 
     Every Ansible run is recorded: health checks (健康检查) across the layers of R2,
@@ -91,6 +95,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    ctx.obj["vault_id"], ctx.obj["vault_password_file"] = list(vault_id), list(vault_password_file)
 
 
 def main(argv: list[str] | None = None) -> int:

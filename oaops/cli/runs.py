@@ -10,6 +10,7 @@ from rich.table import Table
 from oaops.cli.common import RECORD_ID, announce_recovered, call, context
 from oaops.cli.render import literal, number, out, print_json, seconds, status_text, when, zone
 from oaops.errors import InputError
+from oaops.rules.runs import KINDS, Outcome, RunStatus
 from oaops.services import records
 
 
@@ -36,17 +37,23 @@ def command() -> None:
 
 
 @command.command("list", epilog="Example:\n\n  oaops runs list --kind health --since 24h --json")
-@click.option("--kind", help="Only runs of this kind (health, backup, change, audit, triage).")
+@click.option("--kind", type=click.Choice(KINDS), help="Only runs of this kind.")
 @click.option("--since", help="Only runs started since: 2026-11-01, 24h, 7d.")
-@click.option("--status", help="Only runs with this status (running, successful, failed, interrupted...).")
+@click.option("--status", type=click.Choice([s.value for s in RunStatus]), help="Only runs with Ansible's status.")
+@click.option("--outcome", help="Only runs with this outcome (ok, warning, critical, failed, unreachable).")
 @click.option("-n", "--max", "max_rows", default=50, show_default=True, type=click.IntRange(1, 10000))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def list_cmd(kind: str | None, since: str | None, status: str | None, max_rows: int, as_json: bool) -> int:
-    """List runs, newest first."""
+def list_cmd(
+    kind: str | None, since: str | None, status: str | None, outcome: str | None, max_rows: int, as_json: bool
+) -> int:
+    """List runs, newest first: Ansible's status and what came of the run (outcome)."""
     since_at = parse_since(since)
+    valid = [o.value for o in Outcome]
+    if outcome is not None and outcome not in valid:
+        raise InputError("--outcome", f"{outcome!r} is not an outcome", "use one of " + ", ".join(valid))
     ctx = context()
     try:
-        rows = records.list_runs(ctx, kind=kind, since=since_at, status=status, limit=max_rows)
+        rows = records.list_runs(ctx, kind=kind, since=since_at, status=status, limit=max_rows, outcome=outcome)
         announce_recovered(ctx)
     finally:
         ctx.close()
@@ -56,7 +63,7 @@ def list_cmd(kind: str | None, since: str | None, status: str | None, max_rows: 
     tz = zone(ctx.config.settings.timezone)
     rows = literal(rows)
     table = Table(title_justify="left")
-    for col in ("id", "kind", "status", "started", "duration", "actor", "trigger", "limit", "hosts"):
+    for col in ("id", "kind", "status", "outcome", "started", "duration", "actor", "trigger", "limit", "hosts"):
         table.add_column(col)
     for r in rows:
         hosts = f"{r.hosts}" + (f" ({r.failed_hosts} failed)" if r.failed_hosts else "")
@@ -64,6 +71,7 @@ def list_cmd(kind: str | None, since: str | None, status: str | None, max_rows: 
             str(r.id),
             r.kind,
             status_text(r.status),
+            status_text(r.outcome) if r.outcome else "-",
             when(r.started_at, tz),
             seconds(r.duration_s),
             r.actor,
@@ -71,7 +79,15 @@ def list_cmd(kind: str | None, since: str | None, status: str | None, max_rows: 
             r.limit or "all",
             hosts,
         )
-    out.print(table if rows else "no runs recorded yet: try `oaops health`")
+    filters = [
+        f"--{k} {v}" for k, v in (("kind", kind), ("since", since), ("status", status), ("outcome", outcome)) if v
+    ]
+    if rows:
+        out.print(table)
+    elif filters:
+        out.print(f"no run matches {' '.join(filters)}")
+    else:
+        out.print("no runs recorded yet: try `oaops health`")
     return 0
 
 
@@ -88,8 +104,10 @@ def show_cmd(run_id: int, as_json: bool) -> int:
     d = literal(d)  # task messages and check details are data, never console markup
     r = d.run
     trigger = f"{r.trigger} {r.schedule}" if r.schedule else r.trigger
+    came = f" outcome {status_text(r.outcome)}" if r.outcome else ""
     out.print(
-        f"[bold]run {r.id}[/bold] {r.kind} {status_text(r.status)} rc={r.rc}  {r.playbook}  limit={r.limit or 'all'}"
+        f"[bold]run {r.id}[/bold] {r.kind} {status_text(r.status)}{came} rc={r.rc}  {r.playbook}"
+        f"  limit={r.limit or 'all'}"
     )
     out.print(
         f"by {r.actor} ({trigger}) · started {when(r.started_at, tz)} · finished {when(r.finished_at, tz)}"
@@ -98,8 +116,18 @@ def show_cmd(run_id: int, as_json: bool) -> int:
     if d.error:
         out.print(f"[red]{d.error}[/red]")
     hosts = Table(title="hosts", title_justify="left")
-    for col in ("host", "ok", "changed", "failed 失败", "unreachable 不可达", "skipped", "rescued", "ignored"):
-        hosts.add_column(col)
+    for col in (
+        "host",
+        "ok",
+        "changed",
+        "failed 失败",
+        "unreachable 不可达",
+        "skipped",
+        "rescued",
+        "ignored",
+        "why 原因",
+    ):
+        hosts.add_column(col, overflow="fold")
     for h in d.hosts:
         hosts.add_row(
             h.host,
@@ -110,6 +138,7 @@ def show_cmd(run_id: int, as_json: bool) -> int:
             str(h.skipped),
             str(h.rescued),
             str(h.ignored),
+            h.reason,
         )
     out.print(hosts)
     if d.checks:

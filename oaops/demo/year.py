@@ -38,6 +38,7 @@ from oaops.demo.estate import (
 from oaops.rules.report import day_bounds, month
 from oaops.rules.time import zone
 from oaops.store import bulk
+from oaops.store import runs as store_runs
 from oaops.store.bulk import session_counts
 from oaops.store.db import Database
 
@@ -104,6 +105,8 @@ def generate(
     bulk.write_journal(db, y.chain)
     y.w.counts["journal"] = len(y.chain)
     bulk.move_sequences(db)
+    with db.transaction() as session:
+        store_runs.fill_outcomes(session)  # the outcome finish() gives a run, for runs written directly
     return Generated(months[0].text, months[-1].text, dict(y.w.counts), time.perf_counter() - t0)
 
 

@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from oaops import private_cache
 from oaops.errors import InputError
+from oaops.runs import vault
+from oaops.runs.redact import is_secret_key
 
 CACHE_VERSION = 1
 _PLUGIN = re.compile(rb"^plugin\s*:", re.M)  # an inventory plugin's config: it may ask anything anywhere
@@ -71,6 +74,8 @@ def _inputs(inventory: Path) -> list[Path] | None:
     for source in sources:
         if os.access(source, os.X_OK) or _PLUGIN.search(source.read_bytes()):
             return None
+    if any(b"$ANSIBLE_VAULT" in f.read_bytes() for f in files):
+        return None  # vaulted values are decrypted in memory only, never cached (R11)
     return files
 
 
@@ -93,18 +98,28 @@ def _cache_file(root: Path, inventory: Path, limit: str | None, with_vars: bool)
             # contents, not times: a file rewritten within the clock's tick keeps its mtime
             [(str(f), hashlib.sha256(f.read_bytes()).hexdigest()) for f in files],
         ]
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     except (OSError, RuntimeError, ValueError):
         return None
+    base = private_cache.folder("inventory")  # only this user can have written it (R10 scopes read it)
     digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()
-    return base / "oaops" / "inventory" / f"{digest}.json"
+    return base / f"{digest}.json" if base else None
 
 
 def _read_cache(path: Path) -> list[InventoryHost] | None:
+    text = private_cache.read(path)
     try:
-        return _hosts_from(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, KeyError, TypeError):
+        return _hosts_from(text) if text is not None else None
+    except (ValueError, KeyError, TypeError):
         return None
+
+
+def _holds_secrets(value: Any) -> bool:
+    """A secret-named variable or a vaulted value stays in Ansible's memory only, never on disk (R11)."""
+    if isinstance(value, dict):
+        return any(is_secret_key(str(k)) or _holds_secrets(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_secrets(v) for v in value)
+    return isinstance(value, str) and "$ANSIBLE_VAULT" in value
 
 
 def _write_cache(path: Path, hosts: list[InventoryHost]) -> None:
@@ -118,19 +133,15 @@ def _write_cache(path: Path, hosts: list[InventoryHost]) -> None:
         }
         for h in hosts
     ]
+    if _holds_secrets(rows):
+        return
     try:
         text = json.dumps({"version": CACHE_VERSION, "groups": groups, "hosts": rows})
     except (TypeError, ValueError):  # a vaulted or otherwise special value: not cacheable
         return
     if _hosts_from(text) != hosts:  # only what comes back equal (no tuples, int keys, dates)
         return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError:
-        pass  # no writable cache: parse every time
+    private_cache.write(path, text)
 
 
 def _hosts_from(text: str) -> list[InventoryHost] | None:
@@ -153,10 +164,13 @@ def _parse(inventory: Path, limit: str | None, with_vars: bool) -> list[Inventor
     from ansible.vars.manager import VariableManager
 
     loader = DataLoader()
+    loader.set_vault_secrets(vault.secrets(loader))  # vaulted group_vars decrypt as in ansible-playbook
     try:
         manager = InventoryManager(loader=loader, sources=[str(inventory)])
         hosts = manager.list_hosts(limit or "all")
     except AnsibleError as exc:
+        if vault.is_vault_error(exc):
+            raise vault.decrypt_error(inventory, str(exc)) from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"inventory {inventory}", f"cannot be parsed: {first}", "fix the inventory file") from None
     if not hosts:
@@ -173,6 +187,12 @@ def _parse(inventory: Path, limit: str | None, with_vars: bool) -> list[Inventor
         groups = frozenset(g.name for g in host.get_groups()) - {"all"}
         hv: dict[str, Any] = {}
         if variables is not None:
-            hv = dict(variables.get_vars(host=host, include_hostvars=False))
+            try:
+                hv = dict(variables.get_vars(host=host, include_hostvars=False))
+                vault.check_inline(hv, loader)
+            except AnsibleError as exc:
+                if vault.is_vault_error(exc):
+                    raise vault.decrypt_error(inventory, str(exc)) from None
+                raise
         out.append(InventoryHost(host.name, groups, hv))
     return out

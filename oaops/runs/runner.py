@@ -4,6 +4,7 @@ into the store, and finishes the Run row — whatever happens (STYLE.md habit 1)
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
 import sys
@@ -15,8 +16,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from oaops.config_estate import VaultId
 from oaops.errors import RecordWriteError
 from oaops.rules.runs import RunStatus, Trigger, from_runner
+from oaops.runs import vault
 from oaops.runs.ingest import ProgressFn, Recorder
 from oaops.runs.inventory import configure_ansible
 from oaops.runs.recover import scrub_secrets, stop_orphans
@@ -40,6 +43,7 @@ class RunSpec:
     change_id: str | None = None
     timeout: int | None = None
     hosts: list[str] = field(default_factory=list)  # resolved limit, for the record
+    vault_ids: tuple[VaultId, ...] | None = None  # None: the site's (settings.vault_*, --vault-id)
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,9 @@ def start(
         configure_ansible(root)
         import ansible_runner
 
-        cmdline = " ".join(flag for flag, on in (("--check", spec.check), ("--diff", spec.diff)) if on)
+        flags = [flag for flag, on in (("--check", spec.check), ("--diff", spec.diff)) if on]
+        # ansible-playbook reads ANSIBLE_VAULT_* and ansible.cfg itself; oaops adds the site's ids
+        cmdline = " ".join(shlex.quote(arg) for arg in [*flags, *vault.cmdline(spec.vault_ids)])
         envvars = {
             "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
             "ANSIBLE_FORCE_COLOR": "False",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from oaops import private_cache
 from oaops.errors import InputError
 
 if TYPE_CHECKING:
@@ -41,10 +41,10 @@ def _passed(name: str, data: Any) -> Path | None:
     oaops.yml, and importing jsonschema costs more than reading the file (docs/performance.md)."""
     try:
         digest = hashlib.sha256(repr((_text(name), _fingerprint(data))).encode()).hexdigest()
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    except (RuntimeError, KeyError, ValueError):  # no home, or data repr cannot give
+    except (RuntimeError, KeyError, ValueError):  # data repr cannot give
         return None
-    return base / "oaops" / "valid" / f"{name}-{digest}"
+    base = private_cache.folder("valid")  # only this user can have marked a pass
+    return base / f"{name}-{digest}" if base else None
 
 
 def field_path(path: Any) -> str:
@@ -58,7 +58,7 @@ def field_path(path: Any) -> str:
 def validate(name: str, data: Any, source: str) -> None:
     """Raise InputError naming the file and the first offending field."""
     mark = _passed(name, data)
-    if mark is not None and mark.is_file():
+    if mark is not None and private_cache.read(mark) == "valid":
         return
     import jsonschema
 
@@ -66,11 +66,7 @@ def validate(name: str, data: Any, source: str) -> None:
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if error is None:
         if mark is not None:
-            try:
-                mark.parent.mkdir(parents=True, exist_ok=True)
-                mark.touch()
-            except OSError:
-                pass  # a read-only home: validate every time
+            private_cache.write(mark, "valid")
         return
     where = f"{source}: {field_path(error.absolute_path)}"
     fix = _fix_for(error)

@@ -6,6 +6,7 @@ Opening the records also recovers runs a crashed process left behind (DESIGN.md)
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from oaops import config as config_mod
 from oaops.config import Config, User
 from oaops.errors import PermissionDenied
 from oaops.rules import roles
+from oaops.runs import vault
 from oaops.runs.inventory import InventoryHost
 from oaops.runs.recover import Recovered, recover
 from oaops.services import registry
@@ -31,6 +33,9 @@ class Context:
     actor: User
     _db: Database | None = None
     recovered: list[Recovered] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        vault.use(self.config.settings.vault_ids)  # every inventory read and run of this site decrypts
 
     @property
     def root(self) -> Path:
@@ -80,6 +85,8 @@ class Context:
     def require_units(self, action: str, hosts: Iterable[InventoryHost], doing: str, fix: str) -> None:
         """R10: a unit-scoped role (unit_admin) acts only on hosts of its own units; `fix` may name
         {units}, the actor's unit groups (e.g. "--limit {units}")."""
+        hosts = list(hosts)
+        self.warn_unknown_units(hosts)
         if not roles.needs_unit_scope(self.actor.roles, action):
             return
         mine = set(self.actor.units)
@@ -90,6 +97,21 @@ class Context:
                 self.actor.login,
                 f"{doing} {', '.join(outside[:5])} (outside their units, R10)",
                 fix.format(units=units),
+            )
+
+    def warn_unknown_units(self, hosts: Iterable[InventoryHost]) -> None:
+        """A unit_<id> group of the inventory that oaops.yml does not list is named: its hosts fall
+        outside every unit admin's scope (R10) and the reports by unit (R8)."""
+        unknown: dict[str, list[str]] = {}
+        for h in hosts:
+            for unit in sorted(h.units() - set(self.config.units)):
+                unknown.setdefault(unit, []).append(h.name)
+        for unit, names in sorted(unknown.items()):
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            print(
+                f"oaops: warning: inventory group unit_{unit} ({shown}) is not a unit of {self.config.path}: "
+                f"add `- id: {unit}` under units: (R8, R10)",
+                file=sys.stderr,
             )
 
     def close(self) -> None:

@@ -102,6 +102,10 @@ register(
         "oaops.reports.job:scheduled_assess",
     )
 )
+# Retention (settings.retention): e.g. nightly `prune`; it records itself as a run of kind prune.
+register(
+    Job("prune", "records.prune", {}, "oaops.services.prune:scheduled_run", "oaops.services.prune:scheduled_assess")
+)
 register(
     Job(
         "backup-verify",

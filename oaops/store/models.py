@@ -60,6 +60,7 @@ class Run(Base):
     schedule: Mapped[str | None] = mapped_column(String(128))
     change_id: Mapped[str | None] = mapped_column(String(32), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
+    outcome: Mapped[str | None] = mapped_column(String(16), index=True)  # rules.runs.Outcome, once finished
     rc: Mapped[int | None] = mapped_column(Integer)
     check_mode: Mapped[bool] = mapped_column(Boolean, default=False)
     forks: Mapped[int] = mapped_column(Integer, default=10)

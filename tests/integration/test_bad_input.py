@@ -133,12 +133,7 @@ def cases() -> Iterator[tuple[str, list[str], dict[str, str]]]:
 
 # Known defects, each to be fixed where it lives (strict: the test fails once one is fixed, so the
 # entry is removed with the fix).
-PENDING = {
-    "runs list --kind [/]": "runs list does not check its filter values yet",
-    "runs list --kind bogus": "runs list does not check its filter values yet",
-    "runs list --status [/]": "runs list does not check its filter values yet",
-    "runs list --status bogus": "runs list does not check its filter values yet",
-}
+PENDING: dict[str, str] = {}
 CASES = [
     pytest.param(*case, id=case[0][:60], marks=[pytest.mark.xfail(reason=PENDING[case[0]], strict=True)])
     if case[0] in PENDING

@@ -470,12 +470,13 @@ def test_install_needs_exactly_one_kind_and_a_listed_user(site: Site, capsys: py
 def test_every_job_resolves_to_its_service_and_names_the_services_permission() -> None:
     """Jobs name their service functions as strings (imported when a tick runs them): each must
     resolve, and each job's permission must be the one its service checks (R8)."""
-    from oaops.services import audit, backup, health
+    from oaops.services import audit, backup, health, prune
     from oaops.services.schedule import JOBS
 
     actions = {"health": health.ACTION, "backup": backup.ACTION_RUN, "audit": audit.ACTION_RUN}
     actions["backup-verify"] = backup.ACTION_VERIFY
     actions["report"] = "read.records"  # services.report.READ: the monthly report reads the records
+    actions["prune"] = prune.ACTION
     assert set(JOBS) == set(actions)
     for name, job in JOBS.items():
         assert job.action == actions[name]

@@ -16,7 +16,17 @@ MAX_LINES = 600
 # Lowest first; a module imports only from its own layer or below (docs/architecture.md).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("rules", ("oaops.rules", "oaops.errors")),
-    ("config", ("oaops.config", "oaops.schemas", "oaops.signing", "oaops.yamlsafe")),
+    (
+        "config",
+        (
+            "oaops.config",
+            "oaops.config_estate",
+            "oaops.schemas",
+            "oaops.signing",
+            "oaops.yamlsafe",
+            "oaops.private_cache",
+        ),
+    ),
     ("store", ("oaops.store",)),
     ("runs", ("oaops.runs",)),
     ("services", ("oaops.services",)),
