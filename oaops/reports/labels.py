@@ -35,6 +35,8 @@ LABELS: dict[str, dict[str, str]] = {
         "review": "月度审核",
         "review_signed": "已由 {who} 于 {at} 签署审核",
         "review_unsigned": "本月尚未签署审核（oaops review sign）。",
+        "checkpoint": "本月最后的日志检查点（站点密钥签名）：{cp}",
+        "no_checkpoint": "本月没有日志检查点（oaops journal checkpoint）。",
         "review_changed": "签署后记录已变更：{logs}。本报告的数字与签署时不同，需重新审核。",
         "log_backup_log": "数据备份日志",
         "log_daily_log": "日常管理日志",
@@ -149,6 +151,8 @@ LABELS: dict[str, dict[str, str]] = {
         "review": "Monthly review",
         "review_signed": "Signed off by {who} on {at}",
         "review_unsigned": "Not signed off yet (oaops review sign).",
+        "checkpoint": "The month's last journal checkpoint (signed by the site key): {cp}",
+        "no_checkpoint": "No journal checkpoint this month (oaops journal checkpoint).",
         "review_changed": (
             "Records changed after the signature: {logs}. The figures of this report differ from "
             "what was signed; the month needs a new review."

@@ -146,6 +146,7 @@ class MonthlyReport:
     health: HealthRunSection
     review: ReviewStatus | None
     summary: dict[str, float | int | None] = field(default_factory=dict)
+    checkpoint: str = ""  # the month's last signed journal checkpoint (R5, issue 14), "" when none
 
 
 # ---- checks at the door ---------------------------------------------------------------------------

@@ -276,6 +276,8 @@ def monthly_report(ctx: Context, month: str, now: datetime | None = None) -> rep
     """The monthly report, its sign-off checked against the records: a signed month whose logs
     changed afterwards names them, so the report never shows a green sign-off over other figures."""
     rep = report_service.monthly(ctx, month, now)
+    # the anchor an auditor compares the journal with (signed by the site key, kept outside the records)
+    rep = dataclasses.replace(rep, checkpoint=decide.month_checkpoint(ctx, rep.month))
     if rep.review is None:
         return rep
     changed = show(ctx, rep.month, now).changed

@@ -13,8 +13,9 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -22,6 +23,7 @@ import yaml
 from oaops.cli.main import main
 from oaops.runs.inventory import resolve
 from oaops.store import journal
+from tests.fixtures.cli import one_line_error
 from tests.integration.conftest import ROOT, Site
 from tests.integration.test_health import environ
 
@@ -99,13 +101,6 @@ def ss(tmp_path: Path) -> Iterator[SignSite]:
     yield SignSite(tmp_path)
 
 
-def one_line(err: str, *needles: str) -> None:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("oaops: error:"), err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-
-
 def test_r18_a_claimed_approver_needs_the_approvers_own_key(ss: SignSite) -> None:
     """R7/R18 done-when: one OS user holding only the requester's key cannot approve as the
     approver (with the requester's key, or with none); with the approver's key it is approved,
@@ -114,13 +109,13 @@ def test_r18_a_claimed_approver_needs_the_approvers_own_key(ss: SignSite) -> Non
     tech_key = str(ss.site.key("tech"))
     code, _, err = ss.cli("mgr", "change", "approve", cid, OAOPS_SIGNING_KEY=tech_key)
     assert code == 2
-    one_line(err, "not mgr's registered key", "--key")
+    one_line_error(err, "not mgr's registered key", "--key")
     code, _, err = ss.cli("mgr", "change", "approve", cid, OAOPS_SIGNING_KEY="")
     assert code == 2
-    one_line(err, "must be signed", "--key")
+    one_line_error(err, "must be signed", "--key")
     code, _, err = ss.cli("nokey", "change", "approve", cid)
     assert code == 2
-    one_line(err, "no signing key", "signing_key")
+    one_line_error(err, "no signing key", "signing_key")
     assert json.loads(ss.ok("mgr", "change", "show", cid, "--json"))["row"]["state"] == "submitted"  # nothing written
     ss.ok("mgr", "change", "approve", cid, "--key", str(ss.site.key("mgr")), OAOPS_SIGNING_KEY="")
     out = ss.ok("tech", "change", "show", cid)
@@ -136,12 +131,12 @@ def test_r18_reject_is_signed_and_a_malformed_key_is_one_line(ss: SignSite) -> N
     cid = ss.submitted("c2")
     code, _, err = ss.cli("mgr", "change", "approve", cid, "--key", str(ss.dir / "missing"))
     assert code == 2
-    one_line(err, "--key", "missing or unreadable")
+    one_line_error(err, "--key", "missing or unreadable")
     bad = ss.dir / "bad.key"
     bad.write_text("not a key\n", encoding="utf-8")
     code, _, err = ss.cli("mgr", "change", "approve", cid, "--key", str(bad))
     assert code == 2
-    one_line(err, "could not sign")
+    one_line_error(err, "could not sign")
 
 
 def test_r7_every_entry_records_the_os_login_and_the_acting_user(ss: SignSite) -> None:
@@ -161,7 +156,7 @@ def test_r7_another_config_may_read_but_not_write(ss: SignSite, tmp_path: Path) 
     assert ss.cli("tech", "change", "list", OAOPS_CONFIG=str(other))[0] == 0
     code, _, err = ss.cli("tech", "change", "new", str(ss.dir / "c1.yml"), OAOPS_CONFIG=str(other))
     assert code == 2
-    one_line(err, "another config may only read them")
+    one_line_error(err, "another config may only read them")
 
 
 # ---- tampering: each makes `journal verify` exit 1 and name what is wrong (R3.3) ---------------
@@ -300,7 +295,7 @@ def test_r7_a_revoked_key_signs_nothing_and_the_trail_still_verifies(ss: SignSit
     second = ss.submitted("c2")
     code, _, err = ss.cli("mgr", "change", "approve", second)
     assert code == 2
-    one_line(err, "was revoked", "signing_key")
+    one_line_error(err, "was revoked", "signing_key")
     code, text = ss.verify()
     assert code == 0 and "signed decisions verified" in text, text
 
@@ -333,10 +328,10 @@ def test_r10_a_unit_admin_asks_for_waivers_on_their_own_units_hosts_only(ss: Sig
     args = ("audit", "waive", "OS-NET-01", "--reason", "a vendor appliance, firewalled", "--expires", expires)
     code, _, err = ss.cli("ua", *args, "--hosts", "oa*", OAOPS_INVENTORY=str(ss.inventory))
     assert code == 2
-    one_line(err, "oa1", "outside their units, R10")
+    one_line_error(err, "oa1", "outside their units, R10")
     code, _, err = ss.cli("ua", *args, "--hosts", "nothing-*", OAOPS_INVENTORY=str(ss.inventory))
     assert code == 2
-    one_line(err, "--hosts", "names no host")
+    one_line_error(err, "--hosts", "names no host")
     assert ss.cli("tech", *args, "--hosts", "oa*", OAOPS_INVENTORY=str(ss.inventory))[0] == 0
 
 
@@ -352,7 +347,7 @@ def test_r7_a_private_config_cannot_start_the_records_of_a_site(tmp_path: Path) 
         assert code == 0  # reading (and anchoring what there is) is fine
         code = main(["log", "note", "a private config tries to write"])
     assert code == 2
-    one_line(err.getvalue(), str(project / "oaops.yml"), "another config may only read them")
+    one_line_error(err.getvalue(), str(project / "oaops.yml"), "another config may only read them")
 
 
 def test_r18_an_approval_appended_behind_oaops_back_has_no_signature(ss: SignSite) -> None:
@@ -371,3 +366,14 @@ def test_r18_an_approval_appended_behind_oaops_back_has_no_signature(ss: SignSit
         db.dispose()
     code, text = ss.verify()
     assert code == 1 and f"(approve change {cid} by mgr) has no signed decision" in text, text
+
+
+def test_r5_the_monthly_report_prints_the_months_last_checkpoint(decided: SignSite) -> None:
+    """Issue 14: the report a manager signs carries the anchor an auditor checks the journal against."""
+    month = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    code, out, err = decided.cli("tech", "report", "monthly", "--month", month, "--format", "md", "--lang", "en")
+    assert code == 0, err
+    line = next(x for x in out.splitlines() if "journal checkpoint" in x)
+    newest = (decided.dir / "checkpoints.jsonl").read_text().splitlines()[-1]
+    assert f"(signed by the site key): {json.loads(newest)['at'][:19]}" in line, line
+    assert " entries, head " in line
