@@ -15,24 +15,14 @@ from oaops.cli.progress import RunProgress
 from oaops.cli.render import both, literal, out, print_json, when, zone
 from oaops.cli.runs import parse_since
 from oaops.rules import fault as rules
-from oaops.rules.fault import Cause, Level, Step
+from oaops.rules import labels
+from oaops.rules.fault import Cause, FaultState, Level, Step
 from oaops.rules.time import utcnow
 from oaops.services import fault, fault_evidence, notify
 from oaops.services.context import Context
 from oaops.store.faults import FaultRow
 
-STATE_ZH = {
-    "open": "已登记",
-    "triaged": "已查明原因",
-    "plan_activated": "已启动预案",
-    "leader_notified": "已报告领导",
-    "office_notified": "已通知暂停使用",
-    "vendor_called": "已联系厂商",
-    "repaired": "已修复",
-    "tested": "已测试",
-    "restored": "已恢复",
-    "closed": "已关闭",
-}
+STATE_ZH = {state.value: labels.ZH[state.value] for state in FaultState}  # the one catalog (rules.labels)
 NOTICE_STYLE = {"sent": "green", "failed": "bold red", "gave_up": "bold red", "pending": "yellow"}
 
 

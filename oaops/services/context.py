@@ -68,6 +68,14 @@ class Context:
         """The inventory a command works on: the flag's, else the site's (resolved once, here)."""
         return (inventory or self.config.settings.inventory).resolve()
 
+    def schedule_inventory(self, args: Mapping[str, Any]) -> Path | None:
+        """The inventory a schedule's `args.inventory` names (relative to the project), or None."""
+        value = args.get("inventory")
+        if not value:
+            return None
+        path = Path(str(value)).expanduser()
+        return path if path.is_absolute() else self.root / path
+
     def start(self, spec: runner.RunSpec, progress: ProgressFn | None = None) -> runner.RunOutcome:
         """The one door to start a run: records it under the acting user, in this site's runs folder."""
         from oaops.runs import runner

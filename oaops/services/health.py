@@ -192,11 +192,9 @@ def notify_critical(ctx: Context, result: HealthReport) -> None:
 
 
 def scheduled_run(ctx: Context, schedule: Schedule, now: datetime, timeout: int, progress: ProgressFn) -> int:
-    value = schedule.args.get("inventory")
-    path = Path(str(value)).expanduser() if value else None
     result = check(
         ctx,
-        inventory=(path if path.is_absolute() else ctx.root / path) if path else None,
+        inventory=ctx.schedule_inventory(schedule.args),
         limit=schedule.limit,
         forks=schedule.args.get("forks"),
         progress=progress,

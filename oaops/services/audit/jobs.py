@@ -344,16 +344,13 @@ def recover(ctx: Context, run_id: int) -> bool:
 # ---- scheduled job (R3.1): `audit`, registered by services.schedule ----------------------------
 
 
-def _inventory_arg(ctx: Context, schedule: Schedule) -> Path:
-    value = schedule.args.get("inventory")
-    if not value:
-        return ctx.config.settings.inventory.resolve()
-    path = Path(str(value)).expanduser()
-    return path if path.is_absolute() else ctx.root / path
-
-
 def scheduled_run(ctx: Context, schedule: Schedule, now: datetime, timeout: int, progress: ProgressFn) -> int:
-    planned = plan(ctx, _inventory_arg(ctx, schedule), schedule.limit, str(schedule.args.get("profile") or "baseline"))
+    planned = plan(
+        ctx,
+        ctx.inventory(ctx.schedule_inventory(schedule.args)),
+        schedule.limit,
+        str(schedule.args.get("profile") or "baseline"),
+    )
     return run(
         ctx,
         planned,

@@ -426,18 +426,10 @@ def restore(
 # ---- scheduled jobs (R3.1): `backup` and `backup-verify`, registered by services.schedule -------
 
 
-def _inventory_arg(ctx: Context, schedule: Schedule) -> Path | None:
-    value = schedule.args.get("inventory")
-    if not value:
-        return None
-    path = Path(str(value)).expanduser()
-    return path if path.is_absolute() else ctx.root / path
-
-
 def scheduled_run(ctx: Context, schedule: Schedule, now: datetime, timeout: int, progress: ProgressFn) -> int:
     report_ = run(
         ctx,
-        _inventory_arg(ctx, schedule),
+        ctx.schedule_inventory(schedule.args),
         schedule.limit,
         targets=[str(t) for t in schedule.args.get("targets") or ()],
         forks=schedule.args.get("forks"),
@@ -465,7 +457,7 @@ def scheduled_verify(ctx: Context, schedule: Schedule, now: datetime, timeout: i
     report_ = verify(
         ctx,
         latest=True,
-        inventory=_inventory_arg(ctx, schedule),
+        inventory=ctx.schedule_inventory(schedule.args),
         limit=schedule.limit,
         forks=schedule.args.get("forks"),
         progress=progress,
