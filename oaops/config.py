@@ -47,6 +47,8 @@ ENV: dict[str, tuple[str, type]] = {
     "OAOPS_RUNS_DIR": ("runs_dir", str),
     "OAOPS_TIMEZONE": ("timezone", str),
 }
+# the web console's address; nested under settings.web, so read here rather than in ENV
+WEB_BASE_URL_ENV = "OAOPS_WEB_BASE_URL"
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,17 @@ class User:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """`settings.web`: the console's address (links in notifications), sessions, lockout."""
+
+    base_url: str = ""
+    session_minutes: int = 480
+    idle_minutes: int = 30
+    max_failures: int = 5
+    lockout_minutes: int = 15
+
+
+@dataclass(frozen=True)
 class Settings:
     db_url: str
     inventory: Path
@@ -74,6 +87,7 @@ class Settings:
     timezone: str
     event_batch_size: int
     keep_run_dirs_days: int
+    web: WebSettings = field(default_factory=WebSettings)
 
 
 @dataclass(frozen=True)
@@ -165,6 +179,8 @@ def resolve_settings(
                 merged[key] = kind(env[var])
             except ValueError:
                 raise InputError(var, f"{env[var]!r} is not a valid {kind.__name__}", "fix the variable") from None
+    if env.get(WEB_BASE_URL_ENV):
+        merged["web"] = {**dict(merged.get("web") or {}), "base_url": env[WEB_BASE_URL_ENV]}
     merged.update({k: v for k, v in flags.items() if v is not None})
     forks = merged["forks"]
     if not isinstance(forks, int) or forks < 1:
@@ -177,6 +193,7 @@ def resolve_settings(
         timezone=str(merged["timezone"]),
         event_batch_size=int(merged["event_batch_size"]),
         keep_run_dirs_days=int(merged["keep_run_dirs_days"]),
+        web=WebSettings(**dict(merged.get("web") or {})),
     )
 
 

@@ -215,6 +215,15 @@ def _weighted(rng: random.Random, items: Iterable[tuple[str, int]]) -> str:
     return rng.choices([i for i, _ in items], weights=[w for _, w in items])[0]
 
 
+def estate(size: Size = FULL) -> list[Host]:
+    """The demo hosts, their layers and units (the web console's tests write them as an inventory)."""
+    hosts: list[Host] = []
+    for layers, share, prefix in ROLES:
+        for i in range(max(1, round(size.hosts * share))):
+            hosts.append(Host(f"{prefix}-{i + 1:02d}", layers, UNITS[len(hosts) % len(UNITS)]))
+    return hosts
+
+
 def generate(
     db: Database,
     last_month: str | None = None,
@@ -242,11 +251,7 @@ def generate(
     w = Writer(db, progress)
     chain: list[tuple[datetime, str, str, str, str, dict[str, Any]]] = []
 
-    # the estate
-    hosts: list[Host] = []
-    for layers, share, prefix in ROLES:
-        for i in range(max(1, round(size.hosts * share))):
-            hosts.append(Host(f"{prefix}-{i + 1:02d}", layers, UNITS[len(hosts) % len(UNITS)]))
+    hosts = estate(size)
     targets = [
         Target(
             h.name,

@@ -20,6 +20,8 @@ COMMANDS = (
     "init", "health", "backup", "audit", "change", "fault", "problem", "notify",
     # records
     "log", "review", "report", "demo", "runs", "schedule", "journal", "db",
+    # the web console
+    "web",
 )  # fmt: skip
 
 

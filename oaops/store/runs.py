@@ -421,3 +421,27 @@ def journal_gap(session: Session) -> str:
         if status != RunStatus.RUNNING.value and status not in have:
             return f"run {run_id} is {status} but the journal has no '{status}' entry (removed?)"
     return ""
+
+
+def run_hosts(session: Session, run_ids: Sequence[int]) -> dict[int, set[str]]:
+    """The hosts each run touched (its recap), so a unit-scoped reader sees only runs of their units (R10)."""
+    out: dict[int, set[str]] = {i: set() for i in run_ids}
+    if not run_ids:
+        return out
+    for run_id, host in session.execute(
+        select(HostResult.run_id, HostResult.host).where(HostResult.run_id.in_(list(run_ids)))
+    ):
+        out[run_id].add(host)
+    return out
+
+
+def check_statuses_since(session: Session, since: datetime) -> list[tuple[str, str, str, int]]:
+    """(host, layer, status, count) of the health checks recorded since `since`: the console's
+    health of today by layer and unit, counted in SQL."""
+    q = (
+        select(Check.host, Check.layer, Check.status, func.count())
+        .join(Run, Run.id == Check.run_id)
+        .where(Check.checked_at >= since, Run.kind == "health")
+        .group_by(Check.host, Check.layer, Check.status)
+    )
+    return [(h, layer, s, int(n)) for h, layer, s, n in session.execute(q)]
