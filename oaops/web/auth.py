@@ -74,10 +74,12 @@ class Credentials:
             fcntl.flock(lock, fcntl.LOCK_EX)
             accounts = self._read()
             before = json.dumps({k: v.__dict__ for k, v in accounts.items()}, sort_keys=True)
-            yield accounts
-            after = json.dumps({k: v.__dict__ for k, v in accounts.items()}, sort_keys=True)
-            if after != before:
-                self._write(accounts)
+            try:
+                yield accounts
+            finally:  # a refused sign-in raises, and its counted failure must still be written
+                after = json.dumps({k: v.__dict__ for k, v in accounts.items()}, sort_keys=True)
+                if after != before:
+                    self._write(accounts)
 
     def _read(self) -> dict[str, Account]:
         if not self.path.exists():
