@@ -19,7 +19,7 @@ from oaops.services import audit, change, review
 from oaops.store.db import open_database
 from oaops.store.models import Journal
 from tests.fixtures.browser import CHROMIUM
-from tests.fixtures.console import PASSWORD, ConsoleServer, ConsoleSite, make_site
+from tests.fixtures.console import PASSWORD, ConsoleServer, make_site
 
 pytestmark = [pytest.mark.slow]
 
@@ -121,7 +121,7 @@ def test_a_group_admin_approves_a_waiver_and_downloads_the_monthly_pdf_R9_R6(
     row.locator("input[name=note]").fill("到期前复核")
     row.locator("button[value=approve]").click()
     page.wait_for_selector(".flash")
-    decided = [w for w in audit.list_waivers(server.site.ctx("admin.zhao")) if w.id == server.site.waiver][0]
+    decided = next(w for w in audit.list_waivers(server.site.ctx("admin.zhao")) if w.id == server.site.waiver)
     assert decided.state == "approved" and decided.decided_by == "admin.zhao"
     page.goto(server.url + "/reports")
     with page.expect_download() as info:
