@@ -34,6 +34,8 @@ def render(cfg: Config, user: str, host: str, port: int) -> str:
     cmd = " ".join(_quote(a) for a in [*argv, "web", "--host", host, "--port", str(port)])
     env = {"OAOPS_HOME": str(cfg.root), "OAOPS_CONFIG": str(cfg.path)}
     environment = "".join(f"Environment={_quote(f'{k}={v}')}\n" for k, v in env.items())
+    # the records (a SQLite file under var/) and the credentials file beside oaops.yml
+    writable = sorted({cfg.root / "var", cfg.path.parent / "var"})
     return (
         f"{MARKER} --systemd: re-run it to change this file; do not edit.\n"
         "[Unit]\n"
@@ -54,7 +56,7 @@ def render(cfg: Config, user: str, host: str, port: int) -> str:
         "PrivateTmp=true\n"
         "ProtectSystem=strict\n"
         "ProtectHome=read-only\n"
-        f"ReadWritePaths={_quote(str(cfg.root / 'var'))}\n"
+        f"ReadWritePaths={' '.join(_quote(str(p)) for p in writable)}\n"
         "UMask=0077\n"
         "\n"
         "[Install]\n"

@@ -39,6 +39,7 @@ def _csrf(text: str) -> str:
 
 
 def sign_in(c: TestClient, site: ConsoleSite, login: str, password: str = PASSWORD, code: str | None = None) -> int:
+    c.cookies.clear()  # a new sign-in: a signed-in client would be sent from /login to the dashboard
     page = c.get("/login")
     if code is None:  # a code is accepted once: each sign-in moves the clock to the next TOTP step
         site.clock.advance(seconds=30)
@@ -211,3 +212,31 @@ def test_every_page_answers_in_chinese_and_in_english(app: TestClient, site: Con
         assert app.get(path).status_code == 200, path
     assert "运行记录" in app.get("/runs").text
     assert "Runs" in app.get("/runs?lang=en").text and "Runs" in app.get("/runs").text  # the cookie keeps it
+
+
+def test_deciding_twice_is_a_conflict_and_a_technician_may_not_decide_R18(app: TestClient, site: ConsoleSite) -> None:
+    cid = site.changes["hq"]
+    assert sign_in(app, site, "ops.li", code="") == 303
+    token = _csrf(app.get(f"/changes/{cid}").text)
+    r = app.post(f"/changes/{cid}/decide", data={"csrf": token, "decision": "approve"})
+    assert r.status_code == 403 and "may not approve a change" in r.text  # R8: a technician
+    assert sign_in(app, site, "admin.zhao") == 303
+    token = _csrf(app.get(f"/changes/{cid}").text)
+    r = app.post(f"/changes/{cid}/decide", data={"csrf": token, "decision": "approve"}, follow_redirects=False)
+    assert r.status_code == 303
+    before = journal_count(site)
+    r = app.post(f"/changes/{cid}/decide", data={"csrf": token, "decision": "approve"})
+    assert r.status_code == 409 and "批准" not in r.text.split("<main>")[1][:40]
+    assert journal_count(site) == before
+    via = [a for a in journal_actions(site, "change") if a[1] == "via-console"]
+    assert via == [("admin.zhao", "via-console")]
+
+
+def test_a_decision_notification_links_to_the_console_R13() -> None:
+    from oaops.services.notify import record_link
+
+    assert record_link("https://ops.example.com/", "change", "CHG-2026-0001") == (
+        "https://ops.example.com/changes/CHG-2026-0001"
+    )
+    assert record_link("", "change", "CHG-2026-0001") == ""  # no base_url: no link
+    assert record_link("https://ops.example.com", "run", 5) == ""
