@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from markupsafe import Markup
 from starlette.responses import RedirectResponse, Response
 
 from oaops.errors import InputError
+from oaops.reports import charts
 from oaops.services import audit, change
 from oaops.services import scope as scope_service
 from oaops.web import decide
@@ -70,7 +73,15 @@ def audits(p: Page) -> Response:
     if units is not None:  # a unit admin: their units' scores; waivers of their hosts
         waivers = [w for w in waivers if w.requested_by == p.ctx.actor.login]
     trend = [(a.created_at, a.score) for a in reversed(rows)]
-    return p.render("audits.html.j2", rows=rows, waivers=waivers, units=units, trend=trend)
+    zone = ZoneInfo(p.ctx.config.settings.timezone)
+    chart = charts.lines(
+        "得分趋势" if p.lang == "zh" else "Score trend",
+        [at.astimezone(zone).strftime("%m-%d") for at, _ in trend],
+        [charts.Series("score", charts.PALETTE[0], [score for _, score in trend])],
+    )
+    if units is not None:  # the site-wide score is not a unit admin's (R10)
+        chart = None
+    return p.render("audits.html.j2", rows=rows, waivers=waivers, units=units, trend=trend, chart=Markup(chart or ""))
 
 
 def audit_page(p: Page) -> Response:

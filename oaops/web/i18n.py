@@ -47,6 +47,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "target": ("对象", "Target"),
     "taken": ("时间", "Taken"),
     "verified": ("恢复验证", "Verified"),
+    "last_verified": ("最近的恢复验证", "Latest restore verifications"),
     "open_faults": ("未关闭故障", "Open faults"),
     "overdue_problems": ("超期问题", "Overdue problems"),
     "waiting_changes": ("待审批变更", "Changes waiting for approval"),

@@ -62,7 +62,8 @@ def dashboard(p: Page) -> Response:
             by_unit.setdefault(unit, {}).setdefault(worst, 0)
             by_unit[unit][worst] += 1
     latest: dict[tuple[str, str], Any] = {}
-    for b in backup.list_backups(p.ctx, limit=500):
+    since = p.console.clock() - timedelta(days=2)  # the newest set per target; older ones are the review's
+    for b in backup.list_backups(p.ctx, since=since, limit=300):
         if (mine is None or b.host in mine) and (b.host, b.target) not in latest:
             latest[(b.host, b.target)] = b
     faults = [f for f in fault.listing(p.ctx) if _sees(p, f.host_list)]
@@ -75,6 +76,9 @@ def dashboard(p: Page) -> Response:
         units=sorted(by_unit.items()),
         unit_names={u.id: (u.name_zh or u.name) if p.lang == "zh" else u.name for u in p.ctx.config.units.values()},
         backups=sorted(latest.values(), key=lambda b: b.started_at, reverse=True)[:10],
+        verified=[b for b in backup.list_backups(p.ctx, status="verified", limit=50) if mine is None or b.host in mine][
+            :5
+        ],
         faults=faults,
         overdue=overdue,
         waiting=waiting,
