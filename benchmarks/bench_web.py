@@ -132,7 +132,7 @@ def bench(name: str, db_url: str, requests: int) -> None:
                         break
                 except httpx.TransportError:
                     time.sleep(0.1)
-            with httpx.Client(base_url=url) as c:
+            with httpx.Client(base_url=url, timeout=180) as c:
                 page = c.get("/login").text
                 token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
                 # the server's clock is OAOPS_NOW, and TOTP codes are for that time
