@@ -14,6 +14,7 @@ from oaops.cli.schedule import parse_now
 from oaops.errors import InputError
 from oaops.rules import roles
 from oaops.rules.time import utcnow
+from oaops.services.context import Context
 
 
 @click.group(
@@ -77,7 +78,7 @@ def user_group() -> None:
     """Web console accounts: passwords (argon2) and TOTP second factors of oaops.yml's users."""
 
 
-def _account_ctx(login: str):  # type: ignore[no-untyped-def]
+def _account_ctx(login: str) -> Context:
     """The shell's user may set their own credentials; a group admin anyone's (R8, R9)."""
     ctx = context()
     if login not in ctx.config.users:

@@ -35,6 +35,7 @@ from oaops.services import records
 from oaops.services import scope as scope_service
 from oaops.services.context import Context
 from oaops.web import auth, i18n
+from oaops.web.decide import Via
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "oaops_session"
@@ -101,9 +102,7 @@ class Page:
             raise InputError(f"form field {name!r}", "is missing", "send the form from the console's page")
         return value
 
-    def via(self) -> Any:
-        from oaops.web.decide import Via
-
+    def via(self) -> Via:
         return Via(self.session.login, self.session.totp, self.session.ref, self.session.source)
 
     def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:

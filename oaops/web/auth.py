@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pyotp
 from argon2 import PasswordHasher
@@ -227,7 +226,3 @@ class Sessions:
     def end(self, sid: str) -> WebSession | None:
         with self._lock:
             return self._by_id.pop(sid, None)
-
-
-def describe(value: Any) -> str:
-    return str(value)[:64]
