@@ -98,3 +98,10 @@ def journal_event(ctx: Context, actor: str, kind: str, record_id: str, action: s
     permission asked, because a failed sign-in has nobody to ask it of, and the entry is the trail."""
     with ctx.db.transaction() as session:
         journal.append(session, actor, kind, record_id, action, data)
+
+
+def journal_head(ctx: Context) -> tuple[int, datetime, str] | None:
+    """The journal's newest entry (seq, time, hash), for the console's dashboard."""
+    ctx.require("read.records")
+    with ctx.db.transaction() as session:
+        return journal.head(session)

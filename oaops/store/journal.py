@@ -113,3 +113,9 @@ def verify(session: Session, batch: int = 5000) -> VerifyResult:
                 return VerifyResult(count, row.seq, "its content does not match its hash (altered)")
             prev, expected_seq, count, last_seq = row.hash, row.seq + 1, count + 1, row.seq
         session.expunge_all()
+
+
+def head(session: Session) -> tuple[int, datetime, str] | None:
+    """The newest entry (seq, time, hash): what a checkpoint of the chain would sign."""
+    row = session.execute(select(Journal.seq, Journal.at, Journal.hash).order_by(Journal.seq.desc()).limit(1)).first()
+    return (int(row[0]), row[1], str(row[2])) if row else None

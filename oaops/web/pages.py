@@ -84,6 +84,7 @@ def dashboard(p: Page) -> Response:
         waiting=waiting,
         review_month=last_month,
         review=review.status(p.ctx, last_month, p.console.clock()),
+        journal_head=records.journal_head(p.ctx) if p.scope.all else None,
     )
 
 
