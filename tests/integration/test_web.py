@@ -240,3 +240,13 @@ def test_a_decision_notification_links_to_the_console_R13() -> None:
     )
     assert record_link("", "change", "CHG-2026-0001") == ""  # no base_url: no link
     assert record_link("https://ops.example.com", "run", 5) == ""
+
+
+def test_behind_tls_cookies_are_secure_and_hsts_is_sent(site: ConsoleSite) -> None:
+    """uvicorn takes https from nginx's X-Forwarded-Proto (docs/web.md); the app then marks cookies Secure."""
+    c = TestClient(create_app(site.config(), clock=site.clock), base_url="https://ops.example.test")
+    page = c.get("/login")
+    assert "Secure" in page.headers["set-cookie"] and page.headers["strict-transport-security"]
+    r = c.post("/login", data={"csrf": _csrf(page.text), "login": "leader.sun", "password": PASSWORD},
+               follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303 and "Secure" in r.headers["set-cookie"]
