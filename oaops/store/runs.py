@@ -112,6 +112,7 @@ class TaskRow:
     action: str
     status: str
     msg: str
+    stderr: str = ""  # the (redacted) stderr of a failed command, for the console's run page
 
 
 @dataclass(frozen=True)
@@ -382,7 +383,7 @@ def detail(session: Session, run_id: int) -> RunDetail | None:
         for c in session.scalars(select(Check).where(Check.run_id == run_id).order_by(Check.id))
     ]
     failed = [
-        TaskRow(t.host, t.task, t.action, t.status, t.msg)
+        TaskRow(t.host, t.task, t.action, t.status, t.msg, _stderr(t.result))
         for t in session.scalars(
             select(TaskResult)
             .where(TaskResult.run_id == run_id, TaskResult.status.in_(("failed", "unreachable")))
@@ -447,3 +448,8 @@ def check_statuses_since(session: Session, since: datetime) -> list[tuple[str, s
         .group_by(Check.host, Check.layer, Check.status)
     )
     return [(h, layer, s, int(n)) for h, layer, s, n in session.execute(q)]
+
+
+def _stderr(result: Any) -> str:
+    value = result.get("stderr") if isinstance(result, dict) else None
+    return value[-4000:] if isinstance(value, str) else ""
