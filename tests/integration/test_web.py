@@ -250,3 +250,15 @@ def test_behind_tls_cookies_are_secure_and_hsts_is_sent(site: ConsoleSite) -> No
     r = c.post("/login", data={"csrf": _csrf(page.text), "login": "leader.sun", "password": PASSWORD},
                follow_redirects=False)  # fmt: skip
     assert r.status_code == 303 and "Secure" in r.headers["set-cookie"]
+
+
+def test_a_unit_admin_sees_only_their_hosts_in_a_run_R10(app: TestClient, site: ConsoleSite) -> None:
+    from oaops import demo_year
+
+    units = {h.name: h.unit for h in demo_year.estate(demo_year.SMALL)}
+    assert sign_in(app, site, "ua.a", code="") == 303
+    listing = app.get("/runs?kind=health&days=400").text
+    run_id = re.findall(r'href="/runs/(\d+)"', listing)[0]
+    page = app.get(f"/runs/{run_id}").text
+    shown = {h for h in units if f"<td>{h}</td>" in page}
+    assert shown and {units[h] for h in shown} == {"branch_a"}
