@@ -73,7 +73,7 @@ def install_cmd(systemd: bool, user: str | None, host: str, port: int, dest: Pat
     out.print(f"{unit.path}: {unit.state}; then: systemctl daemon-reload && systemctl enable --now oaops-web")
 
 
-@command.group("user")
+@command.group("user", epilog="Example:\n\n  oaops web user set-password wang\n  oaops web user totp wang")
 def user_group() -> None:
     """Web console accounts: passwords (argon2) and TOTP second factors of oaops.yml's users."""
 
