@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
-from oaops import config, demo_year  # noqa: E402
+from oaops import config  # noqa: E402
+from oaops.demo import year as demo_year  # noqa: E402
 from oaops.store.db import open_database  # noqa: E402
 from oaops.store.models import Audit  # noqa: E402
 

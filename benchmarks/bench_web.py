@@ -36,6 +36,7 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
 from oaops import config, demo_year  # noqa: E402
+from oaops.demo.estate import UNITS, hosts_of  # noqa: E402
 from oaops.store.db import open_database  # noqa: E402
 from oaops.web import auth  # noqa: E402
 
@@ -56,7 +57,7 @@ def fresh_pg(name: str) -> str:
 
 def site(folder: Path, db_url: str) -> tuple[dict[str, str], str, str]:
     """oaops.yml + inventory + the demo year + credentials; returns env, TOTP secret, a change id."""
-    hosts = demo_year.estate(demo_year.FULL)
+    hosts = hosts_of(demo_year.FULL)
     children: dict[str, dict[str, dict[str, None]]] = {}
     for h in hosts:
         for group in (*h.layers, f"unit_{h.unit}"):
@@ -65,7 +66,7 @@ def site(folder: Path, db_url: str) -> tuple[dict[str, str], str, str]:
     inventory.write_text(yaml.safe_dump({"all": {"hosts": {h.name: {} for h in hosts}, "children": children}}))
     users = [{"login": LOGIN, "roles": ["system_manager"]}, {"login": demo_year.ADMIN, "roles": ["group_admin"]}]
     users += [{"login": t, "roles": ["technician"]} for t in demo_year.TECHNICIANS]
-    units = [{"id": u, "name": u} for u in demo_year.UNITS]
+    units = [{"id": u, "name": u} for u in UNITS]
     settings = {"db_url": db_url, "inventory": str(inventory), "timezone": demo_year.TZ_NAME}
     (folder / "oaops.yml").write_text(yaml.safe_dump({"version": 1, "units": units, "users": users,
                                                       "settings": settings}))  # fmt: skip

@@ -1,6 +1,6 @@
 """The demo year generator (R5, R6): a realistic year of records on SQLite or PostgreSQL.
 
-The generator itself is oaops.demo_year (so `oaops demo year` has it in an installed package);
+The generator itself is oaops.demo.year (so `oaops demo year` has it in an installed package);
 this is its command line for benchmarks and for people with a checkout:
 
     .venv/bin/python -m benchmarks.gen_year --db sqlite:///var/demo.db --end 2026-10
@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from oaops.demo_year import FULL, SMALL, EmptyRequired, Generated, Size, generate  # noqa: E402
+from oaops.demo.year import FULL, SMALL, EmptyRequired, Generated, Size, generate  # noqa: E402
 from oaops.store.db import open_database  # noqa: E402
 
 __all__ = ["FULL", "SMALL", "Generated", "Size", "generate", "main"]

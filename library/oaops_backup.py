@@ -1752,6 +1752,12 @@ class Job:
         if not os.path.isabs(to):
             raise StepFailed(f"restore_to {to!r} must be an absolute folder for a files set")
         to = to.rstrip("/") or "/"
+        if os.path.normpath(to) != to or os.path.realpath(to) != to:
+            # "/srv/new/../oa" or a link would land on another, maybe live, folder than the one named
+            raise Refused(
+                f"restore_to {to!r} resolves to {os.path.realpath(to)!r}; name that folder itself "
+                "(no '..', no symbolic links)"
+            )
         exists = os.path.lexists(to) and (not os.path.isdir(to) or bool(os.listdir(to)))
         if exists and not force:
             raise Refused(

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
-
-from oaops import schemas
+from oaops import schemas, yamlsafe
+from oaops.config_estate import WEB_BASE_URL_ENV, Retention, VaultId, WebSettings, records_folder, retention, vault_ids
 from oaops.errors import InputError
 from oaops.rules import change as change_rules
 from oaops.rules import fault as fault_rules
@@ -47,8 +46,6 @@ ENV: dict[str, tuple[str, type]] = {
     "OAOPS_RUNS_DIR": ("runs_dir", str),
     "OAOPS_TIMEZONE": ("timezone", str),
 }
-# the web console's address; nested under settings.web, so read here rather than in ENV
-WEB_BASE_URL_ENV = "OAOPS_WEB_BASE_URL"
 
 
 @dataclass(frozen=True)
@@ -68,17 +65,6 @@ class User:
 
 
 @dataclass(frozen=True)
-class WebSettings:
-    """`settings.web`: the console's address (links in notifications), sessions, lockout."""
-
-    base_url: str = ""
-    session_minutes: int = 480
-    idle_minutes: int = 30
-    max_failures: int = 5
-    lockout_minutes: int = 15
-
-
-@dataclass(frozen=True)
 class Settings:
     db_url: str
     inventory: Path
@@ -87,6 +73,8 @@ class Settings:
     timezone: str
     event_batch_size: int
     keep_run_dirs_days: int
+    vault_ids: tuple[VaultId, ...] = ()  # flags first, then oaops.yml; Ansible's own config is added at use
+    retention: Retention = field(default_factory=Retention)
     web: WebSettings = field(default_factory=WebSettings)
 
 
@@ -163,6 +151,9 @@ def config_path(root: Path, env: Mapping[str, str] | None = None) -> Path:
     return Path(env["OAOPS_CONFIG"]).resolve() if env.get("OAOPS_CONFIG") else root / CONFIG_NAME
 
 
+MAX_FORKS = 1000  # more parallel SSH sessions than any control node sustains
+
+
 def resolve_settings(
     file_settings: Mapping[str, Any],
     env: Mapping[str, str],
@@ -183,16 +174,19 @@ def resolve_settings(
         merged["web"] = {**dict(merged.get("web") or {}), "base_url": env[WEB_BASE_URL_ENV]}
     merged.update({k: v for k, v in flags.items() if v is not None})
     forks = merged["forks"]
-    if not isinstance(forks, int) or forks < 1:
-        raise InputError(source, f"forks must be a positive integer, got {forks!r}", "set forks >= 1")
+    if not isinstance(forks, int) or not 1 <= forks <= MAX_FORKS:
+        raise InputError(source, f"forks must be an integer from 1 to {MAX_FORKS}, got {forks!r}", "set forks >= 1")
+    db_url = _absolute_sqlite(str(merged["db_url"]), root)
     return Settings(
-        db_url=_absolute_sqlite(str(merged["db_url"]), root),
+        db_url=db_url,
         inventory=_under(root, merged["inventory"]),
         forks=forks,
-        runs_dir=_under(root, merged["runs_dir"]),
+        runs_dir=_under(root, merged["runs_dir"]) / records_folder(db_url),  # one folder per database
         timezone=str(merged["timezone"]),
         event_batch_size=int(merged["event_batch_size"]),
         keep_run_dirs_days=int(merged["keep_run_dirs_days"]),
+        vault_ids=vault_ids(file_settings, flags, root, source),
+        retention=retention(file_settings.get("retention") or {}, source),
         web=WebSettings(**dict(merged.get("web") or {})),
     )
 
@@ -213,12 +207,7 @@ def _absolute_sqlite(url: str, root: Path) -> str:
 def read_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(str(path), "not found", "run `oaops init` to write a starter oaops.yml, or set OAOPS_CONFIG")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise InputError(where, "is not valid YAML", "fix the syntax at that line") from None
+    data = yamlsafe.load(path)  # UTF-8, size-limited, duplicate keys and alias bombs refused (issue 15)
     if not isinstance(data, dict):
         raise InputError(str(path), "must be a mapping with version, units and users", "see `oaops init`")
     try:
@@ -309,6 +298,9 @@ def load(
         )
     settings = resolve_settings(data.get("settings", {}), env, flags or {}, root, str(path))
     schedules = load_schedules(data.get("schedules") or [], settings, str(path))
+    problem = schedule_rules.zone_problem(settings.timezone)
+    if problem:  # an unknown zone must not quietly read as UTC: every report's day would shift (R5, R6)
+        raise InputError(f"{path}: settings.timezone", problem, "use an IANA zone name, e.g. Asia/Shanghai")
     return Config(
         root=root,
         path=path,
@@ -457,6 +449,13 @@ units:
   - id: hq
     name: Headquarters
     name_zh: 集团总部
+  # the branch units of inventories/example (unit_branch_a, unit_branch_b); replace with your own
+  - id: branch_a
+    name: Branch A
+    name_zh: 分支机构A
+  - id: branch_b
+    name: Branch B
+    name_zh: 分支机构B
 
 # People and their roles (R4, R8): technician (系统技术管理人员), system_manager (系统管理负责人),
 # group_admin (集团系统管理员), unit_admin (单位系统管理员, needs units), leader (分管领导).
@@ -473,6 +472,9 @@ settings:
   forks: 10
   runs_dir: var/runs
   timezone: Asia/Shanghai
+  # ansible-vault: a password file or client script, never the password (also --vault-id,
+  # --vault-password-file, ANSIBLE_VAULT_PASSWORD_FILE). inventories/example's demo password:
+  # vault_password_file: inventories/example/vault-password.txt
 
 # Jobs oaops runs by itself (R3.1). Install the ticker once: `oaops schedule install --cron`
 # (or --systemd); it calls `oaops schedule run-due` every minute. See docs/schedules.md.

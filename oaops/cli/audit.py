@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from oaops.cli.common import announce_recovered, call, context
+from oaops.cli.common import RECORD_ID, announce_recovered, call, context
 from oaops.cli.progress import RunProgress
 from oaops.cli.render import out, print_json, seconds, when, zone
 from oaops.errors import InputError
@@ -116,7 +116,7 @@ def command(
         return 0
     ctx = context({"inventory": str(inventory) if inventory else None, "forks": forks})
     try:
-        planned = audit.plan(ctx, (inventory or ctx.config.settings.inventory).resolve(), limit, profile, controls)
+        planned = audit.plan(ctx, ctx.inventory(inventory), limit, profile, controls)
         _ = ctx.db
         announce_recovered(ctx)
         with RunProgress("audit", enabled=not quiet and not as_json) as progress:
@@ -138,7 +138,7 @@ def command(
     epilog="Example:\n\n  oaops audit report 12 --format html --lang zh -o audit-12.html\n"
     "  oaops audit report 12 --format junit -o audit.xml",
 )
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=RECORD_ID)
 @click.option("--format", "fmt", type=click.Choice(audit_report.FORMATS), default="html", show_default=True)
 @click.option("--lang", type=click.Choice(audit_report.LANGS), default="zh", show_default=True, help="zh (中文) or en.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file (default: standard output).")
@@ -295,7 +295,7 @@ def _decide(waiver_id: int, note: str, approve: bool) -> int:
 
 
 @command.command("approve", epilog="Example:\n\n  oaops audit approve 3 --note 'compensated by the perimeter firewall'")
-@click.argument("waiver_id", type=int)
+@click.argument("waiver_id", type=RECORD_ID)
 @click.option("--note", default="", help="The approver's note.")
 def approve_command(waiver_id: int, note: str) -> int:
     """Approve a waiver (group_admin, not the requester: R9, separation of duties)."""
@@ -303,7 +303,7 @@ def approve_command(waiver_id: int, note: str) -> int:
 
 
 @command.command("reject", epilog="Example:\n\n  oaops audit reject 3 --note 'fix it instead'")
-@click.argument("waiver_id", type=int)
+@click.argument("waiver_id", type=RECORD_ID)
 @click.option("--note", default="", help="Why it is rejected.")
 def reject_command(waiver_id: int, note: str) -> int:
     """Reject a waiver (group_admin, not the requester)."""

@@ -8,7 +8,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from oaops.cli.common import announce_recovered, call, context
+from oaops.cli.common import RECORD_ID, announce_recovered, call, context
 from oaops.cli.progress import RunProgress
 from oaops.cli.render import STATUS_STYLE, err, out, print_json, seconds, styled, when, zone
 from oaops.cli.runs import parse_since
@@ -108,7 +108,7 @@ def run_cmd(
     """
     ctx = context({"inventory": str(inventory) if inventory else None, "forks": forks})
     try:
-        inv_path = (inventory or ctx.config.settings.inventory).resolve()
+        inv_path = ctx.inventory(inventory)
         planned = backup.plan(ctx, inv_path, limit, targets, backup.ACTION_RUN)
         _ = ctx.db
         announce_recovered(ctx)
@@ -175,7 +175,7 @@ def run_cmd(
     epilog="Example:\n\n  oaops backup verify --latest\n  oaops backup verify 12\n"
     "  oaops backup verify --latest --limit database",
 )
-@click.argument("backup_id", type=int, required=False)
+@click.argument("backup_id", type=RECORD_ID, required=False)
 @click.option("--latest", is_flag=True, help="The newest complete backup of each target.")
 @click.option("-i", "--inventory", type=click.Path(path_type=Path), help="Inventory file or folder.")
 @click.option("-l", "--limit", help="With --latest: Ansible host pattern.")
@@ -198,7 +198,7 @@ def verify_cmd(
     """
     ctx = context({"inventory": str(inventory) if inventory else None})
     try:
-        inv_path = (inventory or ctx.config.settings.inventory).resolve()
+        inv_path = ctx.inventory(inventory)
         chosen = backup.choose_for_verify(ctx, backup_id, latest, inv_path, limit, targets)
         announce_recovered(ctx)
         with RunProgress("backup verify", enabled=not quiet and not as_json) as progress:
@@ -285,7 +285,7 @@ def backup_json(b: BackupRow) -> dict[str, Any]:
 
 
 @command.command("show", epilog="Example:\n\n  oaops backup show 12\n  oaops backup show 12 --json")
-@click.argument("backup_id", type=int)
+@click.argument("backup_id", type=RECORD_ID)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def show_cmd(backup_id: int, as_json: bool) -> int:
     """Show one backup: its artefacts (size, sha256, tables and rows), verification and history."""
@@ -377,7 +377,7 @@ def _data_text(data: dict[str, Any]) -> str:
     "restore",
     epilog="Example:\n\n  oaops backup restore 12 --to oa_restored\n  oaops backup restore 12 --to oa --force",
 )
-@click.argument("backup_id", type=int)
+@click.argument("backup_id", type=RECORD_ID)
 @click.option(
     "--to", "to", required=True, help="Database name (or absolute folder, for a files backup) to restore into."
 )

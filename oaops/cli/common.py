@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
 
 from oaops.cli.render import err
 from oaops.services.context import Context, open_context
 
 
 def context(flags: Mapping[str, Any] | None = None) -> Context:
-    return open_context(flags=flags)
+    """The site, with the global flags (`oaops --vault-id ...`) beside the command's own."""
+    merged = dict(flags or {})
+    current = click.get_current_context(silent=True)
+    root = current.find_root().obj if current is not None else None
+    if isinstance(root, dict):
+        merged.update({k: v for k, v in root.items() if k.startswith("vault_") and v})
+    return open_context(flags=merged)
 
 
 T = TypeVar("T")
@@ -32,3 +40,34 @@ def announce_recovered(ctx: Context) -> None:
             f"[yellow]run {r.run_id} was left running by a process that died: marked interrupted, "
             f"{r.events} results recovered from its artifacts[/yellow]"
         )
+
+
+# Record ids are 64-bit integers in both databases: a larger number is bad input, never an overflow.
+RECORD_ID = click.IntRange(1, 2**63 - 1)
+
+
+if TYPE_CHECKING:  # click >= 8.2 types ParamType by its value; older clicks cannot subscript it
+    _TextType = click.ParamType[str]
+else:
+    _TextType = click.ParamType
+
+
+class Bounded(_TextType):
+    """Free text a person types, bounded at the door (issue 15): a 20 MB field is refused, not stored."""
+
+    name = "text"
+
+    def __init__(self, max_chars: int, one_line: bool = False) -> None:
+        self.max_chars, self.one_line = max_chars, one_line
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if len(text) > self.max_chars:
+            self.fail(f"is {len(text)} characters long; at most {self.max_chars}", param, ctx)
+        if self.one_line and ("\n" in text or "\r" in text):
+            self.fail("must be one line", param, ctx)
+        return text
+
+
+ONE_LINE = Bounded(300, one_line=True)  # titles and summaries
+NOTE = Bounded(10_000)  # notes, reasons, findings

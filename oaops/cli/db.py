@@ -1,10 +1,12 @@
-"""`oaops db upgrade`: apply the records migrations (also done automatically on first use)."""
+"""`oaops db upgrade`: apply the records migrations (also done automatically on first use);
+`oaops db copy --to URL`: move the records to another database (SQLite to PostgreSQL)."""
 
 from __future__ import annotations
 
 import click
 
 from oaops.cli.common import context
+from oaops.errors import InputError
 from oaops.store import migrate
 from oaops.store.db import Database, check_reachable, describe
 
@@ -30,4 +32,47 @@ def upgrade() -> int:
         else f"{describe(db.url)}: schema {after} is current"
     )
     db.dispose()
+    return 0
+
+
+@command.command(
+    "copy",
+    epilog="Example:\n\n  oaops db copy --to postgresql+psycopg://oaops@db.example/oaops\n"
+    "  # then set settings.db_url (or OAOPS_DB_URL) to it",
+)
+@click.option("--to", "to_url", required=True, metavar="URL", help="An EMPTY records database to copy into.")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+def copy(to_url: str, quiet: bool) -> int:
+    """Copy every record of this site's database into another (SQLite to PostgreSQL), the
+    journal verified on both ends; a target that is not empty is refused (exit 2). Runs of the
+    new database go to their own folder under runs_dir (a database key in the path)."""
+    from oaops.config_estate import records_folder
+    from oaops.store.copy import copy_records
+    from oaops.store.db import open_database
+
+    ctx = context()
+    try:
+        ctx.require("db.copy")
+        if to_url == ctx.config.settings.db_url:
+            raise InputError("--to", "is this site's own records database", "name another, empty database")
+        target = open_database(to_url)  # reachable (exit 2 if not) and at the newest schema
+        shown: set[str] = set()
+
+        def progress(table: str, done: int, total: int) -> None:
+            if not quiet and (done == total) and table not in shown:
+                shown.add(table)
+                click.echo(f"copy: {table}: {done} rows", err=True)
+
+        try:
+            result = copy_records(ctx.db, target, progress)
+        finally:
+            target.dispose()
+    finally:
+        ctx.close()
+    rows = sum(result.tables.values())
+    click.echo(
+        f"copied {rows} rows in {len(result.tables)} tables from {describe(ctx.config.settings.db_url)} to "
+        f"{describe(to_url)}; journal verified on both ends ({result.journal_entries} entries). "
+        f"Its runs will be kept under runs_dir/{records_folder(to_url)}"
+    )
     return 0

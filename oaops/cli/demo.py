@@ -24,7 +24,7 @@ def command() -> None:
 def year(last: str | None, small: bool, seed: int, now: str | None) -> int:
     """Fill an EMPTY records database with a realistic year: 100 hosts, daily health runs, nightly
     backups with weekly restore verifications, ~200 changes, 50 faults, 80 problems, monthly audits."""
-    from oaops import demo_year
+    from oaops.demo import year as demo_year
     from oaops.rules.time import zone
 
     ctx = context()

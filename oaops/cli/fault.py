@@ -10,14 +10,14 @@ from typing import Any
 import click
 from rich.table import Table
 
-from oaops.cli.common import announce_recovered, call, context
+from oaops.cli.common import ONE_LINE, RECORD_ID, announce_recovered, call, context
 from oaops.cli.progress import RunProgress
 from oaops.cli.render import out, print_json, when, zone
 from oaops.cli.runs import parse_since
 from oaops.rules import fault as rules
 from oaops.rules.fault import Cause, Level, Step
 from oaops.rules.time import utcnow
-from oaops.services import fault, notify
+from oaops.services import fault, fault_evidence, notify
 from oaops.services.context import Context
 from oaops.store.faults import FaultRow
 
@@ -105,7 +105,7 @@ def command() -> None:
 @command.command(
     "open", epilog="Example:\n\n  oaops fault open --summary 'OA login page down' --hosts localhost --scope users=300"
 )
-@click.option("--summary", required=True, help="What users see, in one line.")
+@click.option("--summary", required=True, type=ONE_LINE, help="What users see, in one line.")
 @click.option("--hosts", required=True, help="Ansible host pattern of the affected hosts.")
 @click.option(
     "--scope", "scope", multiple=True, help="units=N, users=N, layers=a,b (repeatable); default from the hosts."
@@ -260,7 +260,7 @@ def triage_cmd(
         _ = ctx.db
         announce_recovered(ctx)
         with RunProgress("triage", enabled=not quiet and not as_json) as progress:
-            row, evidence, run_id = fault.triage(ctx, ref, cause, not no_evidence, note, inventory, progress)
+            row, evidence, run_id = fault_evidence.triage(ctx, ref, cause, not no_evidence, note, inventory, progress)
         if as_json:
             print_json({"fault": row, "run_id": run_id, "evidence": evidence})
             return 0
@@ -330,7 +330,9 @@ _step_command(Step.CLOSE, "Close the fault (关闭) once restored.", "oaops faul
     epilog="Example:\n\n  oaops fault test FLT-2026-0001 --check\n  oaops fault test FLT-2026-0001 --run 42",
 )
 @click.argument("ref")
-@click.option("--run", "run_id", type=int, help="The health run that proves it (default: the newest since the repair).")
+@click.option(
+    "--run", "run_id", type=RECORD_ID, help="The health run that proves it (default: the newest since the repair)."
+)
 @click.option("--check", is_flag=True, help="Run the health check of the fault's hosts now and use it.")
 @click.option("--note", default="", help="What was tested beyond the health check.")
 @click.option("-i", "--inventory", type=click.Path(path_type=Path), help="Inventory file or folder (with --check).")
@@ -343,7 +345,7 @@ def test_cmd(ref: str, run_id: int | None, check: bool, note: str, inventory: Pa
     t0 = utcnow()
     try:
         with RunProgress("health", enabled=check and not quiet) as progress:
-            row = fault.test(ctx, ref, run_id, check, note, inventory, progress)
+            row = fault_evidence.test(ctx, ref, run_id, check, note, inventory, progress)
         return _done(ctx, row, t0, f"tested by health run {row.tested_run_id}")
     finally:
         ctx.close()

@@ -37,8 +37,9 @@ def render(report: HealthReport, tz_name: str) -> None:
     for col in ("host", "layer", "status", "checks", "worst findings"):
         table.add_column(col, overflow="fold")
     for h in report.hosts:
-        if not h.checks:
-            table.add_row(h.host, "-", styled(h.status), "0", h.reason)
+        if not h.checks or h.status in ("failed", "unreachable"):
+            # why it was not reached says more than a finding derived from the records (backup age)
+            table.add_row(h.host, "-", styled(h.status), str(len(h.checks)), h.reason)
             continue
         layers = sorted(
             h.layers.items(),
@@ -48,7 +49,7 @@ def render(report: HealthReport, tz_name: str) -> None:
             status = worst(parse_status(c.status) for c in checks).value
             findings = [_check_text(c) for c in checks if c.status != "ok"][:3] or ["all ok"]
             label = f"{layer} {LAYER_ZH.get(layer, '')}".strip()
-            host_cell = (h.host + (f" ({h.status})" if h.status in ("failed", "unreachable") else "")) if i == 0 else ""
+            host_cell = h.host if i == 0 else ""
             table.add_row(host_cell, label, styled(status), str(len(checks)), "\n".join(findings))
     out.print(table)
     counts: dict[str, int] = {}
@@ -73,7 +74,8 @@ def command(inventory: Path | None, limit: str | None, forks: int | None, as_jso
     ctx = context({"inventory": str(inventory) if inventory else None, "forks": forks})
     try:
         # refusals (bad inventory, limit, thresholds, permissions) come before the records are touched
-        hosts = health.plan(ctx, (inventory or ctx.config.settings.inventory).resolve(), limit)
+        inventory = ctx.inventory(inventory)  # resolved once; plan parses it once
+        hosts = health.plan(ctx, inventory, limit)
         _ = ctx.db
         announce_recovered(ctx)
         with RunProgress("health", enabled=not quiet and not as_json) as progress:

@@ -19,10 +19,39 @@ COMMANDS = (
     # jobs
     "init", "health", "backup", "audit", "change", "fault", "problem", "notify",
     # records
-    "log", "review", "report", "demo", "runs", "schedule", "journal", "db",
+    "log", "review", "report", "demo", "runs", "schedule", "journal", "db", "prune",
     # the web console
     "web",
 )  # fmt: skip
+
+# What `oaops --help` lists, without importing the groups (and SQLAlchemy with them): each group's
+# first sentence (tests/integration/test_cli.py keeps them equal). A group missing here is imported.
+SUMMARY: dict[str, str] = {
+    "init": "Write a starter oaops.yml (users, units, settings) at the project root.",
+    "health": "Run the health checks of every layer on the hosts and record them.",
+    "backup": "Backups (数据备份, R3.3, R9): a backup counts only when a restore of it has been shown to work.",
+    "audit": "Audit the hosts against a profile's controls (合规审计) and record every result.",
+    "change": "Changes (变更管理, R17, R18): a request, approved by someone else, run in its window with snapshot, "
+    "preview, verification and automatic rollback; the whole story kept.",
+    "fault": "Faults (故障, R12, R13): open, triage, plan, leader, general office, vendor, repair, test, restore, "
+    "close.",
+    "problem": "The problem library (问题库, R14-R16): hazards and faults not fixed at once, tracked until a group "
+    "admin who is not the owner verifies them.",
+    "notify": "Notifications (通知, R13) through Apprise: e-mail, DingTalk, WeCom, Feishu, webhooks.",
+    "log": "The daily management log (日常管理日志, R3.1): what the records say about a day, plus the technicians' "
+    "own entries.",
+    "review": "The monthly review (R5): the system manager confirms the backup log, the daily management logs and "
+    "the problem-tracking log of a month, and signs it off with findings.",
+    "report": "Reports for management (R6): the monthly O&M report and the yearly summary.",
+    "demo": "Demo records (演示数据) for trying oaops without an estate of your own.",
+    "runs": "Recorded Ansible runs (运行记录).",
+    "schedule": "Scheduled jobs (定时任务, R3.1): health checks and more, run and recorded without anyone remembering.",
+    "journal": "The append-only, hash-chained journal of every state change (日志).",
+    "db": "The records database (SQLite by default, PostgreSQL by OAOPS_DB_URL).",
+    "prune": "Remove what is past its retention: run folders (artifacts_days), task results (events_days), runs "
+    "with their checks (records_days).",
+    "web": "Serve the web console (管理控制台): dashboard, approvals, audits, reports, the monthly review.",
+}
 
 
 class LazyGroup(click.Group):
@@ -37,6 +66,18 @@ class LazyGroup(click.Group):
             self.add_command(module.command, cmd_name)
         return self.commands.get(cmd_name)
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows: list[tuple[str, str]] = []
+        for name in names:
+            if name in SUMMARY and name not in self.commands:
+                rows.append((name, click.Command(name, help=SUMMARY[name]).get_short_help_str(limit)))
+            elif (cmd := self.get_command(ctx, name)) is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
 
 @click.group(
     cls=LazyGroup,
@@ -45,8 +86,10 @@ class LazyGroup(click.Group):
 )
 @click.version_option(__version__, prog_name="oaops")
 @click.option("--debug", is_flag=True, help="Show tracebacks for unexpected errors.")
+@click.option("--vault-id", multiple=True, metavar="LABEL@FILE", help="ansible-vault id: password file or script.")
+@click.option("--vault-password-file", multiple=True, metavar="FILE", help="ansible-vault password file or script.")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, vault_id: tuple[str, ...], vault_password_file: tuple[str, ...]) -> None:
     """oaops: operations and compliance for the OA office system (OA办公系统运维管理).
 
     Every Ansible run is recorded: health checks (健康检查) across the layers of R2,
@@ -55,6 +98,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    ctx.obj["vault_id"], ctx.obj["vault_password_file"] = list(vault_id), list(vault_password_file)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,8 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     except click.Abort:
         click.echo("oaops: aborted", err=True)
         return 130
+    except click.UsageError as exc:  # one line like every other refusal: where, what, the fix
+        where = exc.ctx.command_path if exc.ctx else "oaops"
+        message = " ".join(exc.format_message().split())
+        click.echo(f"oaops: error: {where}: {message} (fix: see `{where} --help`)", err=True)
+        return 2
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"oaops: error: {' '.join(exc.format_message().split())}", err=True)
         return 2
     except SystemExit as exc:  # commands end with ctx.exit(code)
         return int(exc.code or 0)

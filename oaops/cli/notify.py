@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from oaops.cli.common import call, context
+from oaops.cli.common import RECORD_ID, call, context
 from oaops.cli.render import out, print_json, when, zone
 from oaops.cli.runs import parse_since
 from oaops.rules.notify import Audience, NoticeStatus
@@ -78,7 +78,7 @@ def list_cmd(status: str | None, since: str | None, as_json: bool) -> int:
 
 
 @command.command("retry", epilog="Example:\n\n  oaops notify retry\n  oaops notify retry --id 12 --id 13")
-@click.option("--id", "ids", type=int, multiple=True, help="Only these notifications (also gave_up ones).")
+@click.option("--id", "ids", type=RECORD_ID, multiple=True, help="Only these notifications (also gave_up ones).")
 def retry_cmd(ids: tuple[int, ...]) -> int:
     """Send failed notifications again (the scheduler tick does this too, with backoff).
 

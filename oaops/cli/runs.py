@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 import click
 from rich.table import Table
 
-from oaops.cli.common import announce_recovered, call, context
+from oaops.cli.common import RECORD_ID, announce_recovered, call, context
 from oaops.cli.render import number, out, print_json, seconds, styled, when, zone
 from oaops.errors import InputError
+from oaops.rules.runs import KINDS, Outcome, RunStatus
 from oaops.services import records
 
 
@@ -19,7 +20,10 @@ def parse_since(value: str | None) -> datetime | None:
         return None
     units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
     if value[-1:] in units and value[:-1].isdigit():
-        return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
+        try:
+            return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
+        except OverflowError:  # "99999999999d": before the calendar starts
+            raise InputError("--since", f"{value!r} reaches before year 1", "use a shorter span or a date") from None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -33,17 +37,23 @@ def command() -> None:
 
 
 @command.command("list", epilog="Example:\n\n  oaops runs list --kind health --since 24h --json")
-@click.option("--kind", help="Only runs of this kind (health, backup, change, audit, triage).")
+@click.option("--kind", type=click.Choice(KINDS), help="Only runs of this kind.")
 @click.option("--since", help="Only runs started since: 2026-11-01, 24h, 7d.")
-@click.option("--status", help="Only runs with this status (running, successful, failed, interrupted...).")
+@click.option("--status", type=click.Choice([s.value for s in RunStatus]), help="Only runs with Ansible's status.")
+@click.option("--outcome", help="Only runs with this outcome (ok, warning, critical, failed, unreachable).")
 @click.option("-n", "--max", "max_rows", default=50, show_default=True, type=click.IntRange(1, 10000))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def list_cmd(kind: str | None, since: str | None, status: str | None, max_rows: int, as_json: bool) -> int:
-    """List runs, newest first."""
+def list_cmd(
+    kind: str | None, since: str | None, status: str | None, outcome: str | None, max_rows: int, as_json: bool
+) -> int:
+    """List runs, newest first: Ansible's status and what came of the run (outcome)."""
     since_at = parse_since(since)
+    valid = [o.value for o in Outcome]
+    if outcome is not None and outcome not in valid:
+        raise InputError("--outcome", f"{outcome!r} is not an outcome", "use one of " + ", ".join(valid))
     ctx = context()
     try:
-        rows = records.list_runs(ctx, kind=kind, since=since_at, status=status, limit=max_rows)
+        rows = records.list_runs(ctx, kind=kind, since=since_at, status=status, limit=max_rows, outcome=outcome)
         announce_recovered(ctx)
     finally:
         ctx.close()
@@ -52,7 +62,7 @@ def list_cmd(kind: str | None, since: str | None, status: str | None, max_rows: 
         return 0
     tz = zone(ctx.config.settings.timezone)
     table = Table(title_justify="left")
-    for col in ("id", "kind", "status", "started", "duration", "actor", "trigger", "limit", "hosts"):
+    for col in ("id", "kind", "status", "outcome", "started", "duration", "actor", "trigger", "limit", "hosts"):
         table.add_column(col)
     for r in rows:
         hosts = f"{r.hosts}" + (f" ({r.failed_hosts} failed)" if r.failed_hosts else "")
@@ -60,6 +70,7 @@ def list_cmd(kind: str | None, since: str | None, status: str | None, max_rows: 
             str(r.id),
             r.kind,
             styled(r.status),
+            styled(r.outcome) if r.outcome else "-",
             when(r.started_at, tz),
             seconds(r.duration_s),
             r.actor,
@@ -67,12 +78,20 @@ def list_cmd(kind: str | None, since: str | None, status: str | None, max_rows: 
             r.limit or "all",
             hosts,
         )
-    out.print(table if rows else "no runs recorded yet: try `oaops health`")
+    filters = [
+        f"--{k} {v}" for k, v in (("kind", kind), ("since", since), ("status", status), ("outcome", outcome)) if v
+    ]
+    if rows:
+        out.print(table)
+    elif filters:
+        out.print(f"no run matches {' '.join(filters)}")
+    else:
+        out.print("no runs recorded yet: try `oaops health`")
     return 0
 
 
 @command.command("show", epilog="Example:\n\n  oaops runs show 12\n  oaops runs show 12 --json")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=RECORD_ID)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def show_cmd(run_id: int, as_json: bool) -> int:
     """Show one run: hosts, checks and failed tasks."""
@@ -83,7 +102,10 @@ def show_cmd(run_id: int, as_json: bool) -> int:
     tz = zone(ctx.config.settings.timezone)
     r = d.run
     trigger = f"{r.trigger} {r.schedule}" if r.schedule else r.trigger
-    out.print(f"[bold]run {r.id}[/bold] {r.kind} {styled(r.status)} rc={r.rc}  {r.playbook}  limit={r.limit or 'all'}")
+    came = f" outcome {styled(r.outcome)}" if r.outcome else ""
+    out.print(
+        f"[bold]run {r.id}[/bold] {r.kind} {styled(r.status)}{came} rc={r.rc}  {r.playbook}  limit={r.limit or 'all'}"
+    )
     out.print(
         f"by {r.actor} ({trigger}) · started {when(r.started_at, tz)} · finished {when(r.finished_at, tz)}"
         f" · {seconds(r.duration_s)} · {d.task_count} task results · {d.data_dir}"
@@ -91,8 +113,8 @@ def show_cmd(run_id: int, as_json: bool) -> int:
     if d.error:
         out.print(f"[red]{d.error}[/red]")
     hosts = Table(title="hosts", title_justify="left")
-    for col in ("host", "ok", "changed", "failed", "unreachable", "skipped", "rescued", "ignored"):
-        hosts.add_column(col)
+    for col in ("host", "ok", "changed", "failed", "unreachable", "skipped", "rescued", "ignored", "why"):
+        hosts.add_column(col, overflow="fold")
     for h in d.hosts:
         hosts.add_row(
             h.host,
@@ -103,6 +125,7 @@ def show_cmd(run_id: int, as_json: bool) -> int:
             str(h.skipped),
             str(h.rescued),
             str(h.ignored),
+            h.reason,
         )
     out.print(hosts)
     if d.checks:

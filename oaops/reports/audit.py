@@ -57,6 +57,10 @@ WORDS: dict[str, dict[str, str]] = {
     "remediation": {"en": "Remediation", "zh": "整改建议"},
     "references": {"en": "References", "zh": "依据"},
     "waiver": {"en": "Waiver", "zh": "豁免"},
+    "waiver_until": {"en": "waived until", "zh": "豁免至"},
+    "clause": {"en": "MLPS clause", "zh": "等保条款"},
+    "cis": {"en": "CIS", "zh": "CIS"},
+    "regulation": {"en": "Regulation", "zh": "制度"},
     "waivers": {"en": "Waivers", "zh": "豁免"},
     "expired": {"en": "Expired waivers (the failure counts again)", "zh": "已过期的豁免（重新计为不符合）"},
     "summary": {"en": "Summary", "zh": "概要"},
@@ -143,6 +147,9 @@ def _finding_json(f: Finding, lang: str) -> dict[str, Any]:
         "waiver": {"id": r.waiver_id, "note": r.waiver_note} if r.waiver_id or r.waiver_note else None,
         "remediation": f.remediation(lang) if r.status != ControlStatus.PASS else None,
         "references": c.references if c else {},
+        "clauses": c.references.get("mlps", []) if c else [],
+        "cis": {"debian": c.references.get("cis_debian", []), "rhel": c.references.get("cis_rhel", [])} if c else {},
+        "remediation_role": c.fix_role if c else None,
     }
 
 
@@ -253,6 +260,30 @@ def _score_class(score: float | None) -> str:
     return "good" if score >= 90 else ("fair" if score >= 70 else "poor")
 
 
+def clauses(f: Finding) -> str:
+    """The GB/T 22239 clauses a finding answers (8.1.4.x, level 3)."""
+    return ", ".join(f.control.references.get("mlps", [])) if f.control else ""
+
+
+def cis_ids(f: Finding) -> str:
+    """CIS numbers by family, e.g. `Debian 5.1.20 · RHEL 5.1.20`; the title when no number is known."""
+    if not f.control:
+        return ""
+    refs = f.control.references
+    parts = [
+        f"{name} {', '.join(refs[key])}"
+        for key, name in (("cis_debian", "Debian"), ("cis_rhel", "RHEL"))
+        if refs.get(key)
+    ]
+    return " · ".join(parts) or "; ".join(refs.get("cis", []))
+
+
+def waiver_expiry(report: AuditReport, f: Finding, when: Any) -> str:
+    """When the waiver applied to (or expired on) this result ends, in the site zone; '' if none."""
+    w = report.waivers.get(f.result.waiver_id) if f.result.waiver_id else None
+    return str(when(w.expires_at)) if w else ""
+
+
 def render_html(report: AuditReport, lang: str, tz_name: str = "UTC") -> str:
     w = Words(lang)
     a = report.audit
@@ -303,6 +334,9 @@ def render_html(report: AuditReport, lang: str, tz_name: str = "UTC") -> str:
             failing=FAILING,
             score_class=_score_class,
             controls_on_hosts=w("controls_on_hosts", controls=a.controls, hosts=a.hosts),
+            clauses=clauses,
+            cis_ids=cis_ids,
+            expiry=lambda f: waiver_expiry(report, f, when),
         )
     )
 

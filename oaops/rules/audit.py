@@ -87,6 +87,11 @@ class Control:
     tags: tuple[str, ...] = ()
     weight: float | None = None
     status: str = "automated"
+    # what a later `audit fix` runs through a change (R17): a remediation role and its variables
+    # ("${param}" resolved per host like the check); no role means the fix is manual
+    fix_role: str | None = None
+    fix_vars: dict[str, Any] = field(default_factory=dict)
+    fix_disruption: str = "none"
 
     @property
     def kind(self) -> str:
@@ -128,7 +133,7 @@ def parse_control(data: Mapping[str, Any]) -> Control:
         title=dict(data["title"]),
         description=dict(data["description"]),
         rationale=dict(data["rationale"]),
-        remediation=dict(data["remediation"]),
+        remediation={k: str(v) for k, v in dict(data["remediation"]).items() if k in ("en", "zh")},
         severity=str(data["severity"]),
         layer=str(data["layer"]),
         references={k: [str(x) for x in v] for k, v in dict(data["references"]).items()},
@@ -137,6 +142,9 @@ def parse_control(data: Mapping[str, Any]) -> Control:
         tags=tuple(data.get("tags") or ()),
         weight=float(data["weight"]) if data.get("weight") is not None else None,
         status=str(data.get("status") or "automated"),
+        fix_role=str(data["remediation"]["role"]) if data["remediation"].get("role") else None,
+        fix_vars=dict(data["remediation"].get("vars") or {}),
+        fix_disruption=str(data["remediation"].get("disruption") or "none"),
     )
 
 
@@ -197,7 +205,7 @@ def check_problems(control: Control) -> list[tuple[str, str, str]]:
     """What JSON Schema cannot see in a check: (field, problem, fix)."""
     out: list[tuple[str, str, str]] = []
     check = control.check
-    for name in sorted(param_refs(check) | param_refs(control.description)):
+    for name in sorted(param_refs(check) | param_refs(control.description) | param_refs(control.fix_vars)):
         if name not in control.parameters:
             out.append(
                 (
@@ -206,6 +214,8 @@ def check_problems(control: Control) -> list[tuple[str, str, str]]:
                     f"add `parameters: {{{name}: DEFAULT}}` to the control or fix the name",
                 )
             )
+    if control.fix_vars and not control.fix_role:
+        out.append(("remediation.vars", "has variables but no role", "name the remediation role or drop the vars"))
     op = check.get("op")
     value = check.get("value")
     if op == "between" and not (isinstance(value, list) and len(value) == 2):
@@ -213,6 +223,7 @@ def check_problems(control: Control) -> list[tuple[str, str, str]]:
     if op in ("in", "not_in") and not isinstance(value, list):
         out.append(("check.value", f"op {op} needs a list of values", "write value: [a, b]"))
     patterns = [("check.pattern", check.get("pattern"))]
+    patterns += [(f"check.patterns[{i}]", p) for i, p in enumerate(check.get("patterns") or ())]
     if op in ("match", "not_match"):
         patterns.append(("check.value", value))
     for where, pattern in patterns:

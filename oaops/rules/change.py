@@ -93,6 +93,12 @@ STATE_ZH = {
 }
 
 FINISHED = frozenset({ChangeState.SUCCEEDED, ChangeState.ROLLED_BACK, ChangeState.FAILED})
+ENDED = frozenset({ChangeState.CLOSED, ChangeState.CANCELLED})
+NOT_RUN = frozenset({ChangeState.DRAFT, ChangeState.SUBMITTED, ChangeState.APPROVED, ChangeState.REJECTED})
+# What an approver's preview is for: a change that has not run (nor been cancelled).
+PREVIEWABLE = NOT_RUN
+# `oaops change rollback` by hand: a change that ran to its end, not one still running.
+MANUAL_ROLLBACK_FROM = frozenset({ChangeState.SUCCEEDED, ChangeState.FAILED})
 
 
 class Action(StrEnum):
@@ -153,6 +159,8 @@ TRANSITIONS: dict[tuple[ChangeState, Action], Transition] = {
     (S.APPROVED, A.CANCEL): Transition(S.CANCELLED, CANCELLERS),
     (S.REJECTED, A.CANCEL): Transition(S.CANCELLED, CANCELLERS),
 }
+# Where `oaops change run` may start: approved, or submitted (an emergency, `duty_problem` says).
+RUNNABLE = frozenset(s for (s, a) in TRANSITIONS if a is Action.EXECUTE)
 # Actions that record something without moving the state, and the states they apply in.
 NOTES: dict[Action, tuple[frozenset[ChangeState], frozenset[Role]]] = {
     A.REVIEW: (FINISHED, REVIEWERS),
@@ -196,6 +204,37 @@ class Parties:
     change_class: ChangeClass
     approver: str | None = None
     retro_approver: str | None = None
+
+
+def awaiting_retro_approval(change_class: str, state: str, approver: str | None, retro_approver: str | None) -> bool:
+    """An emergency change that ran before approval stays open until someone else approves it (R18)."""
+    return (
+        change_class == ChangeClass.EMERGENCY.value
+        and approver is None
+        and retro_approver is None
+        and state not in {*NOT_RUN, ChangeState.CANCELLED}
+    )
+
+
+def is_open(state: str, awaiting_retro: bool) -> bool:
+    """Still needs someone: not closed or cancelled, or an emergency waiting for its approval."""
+    return state not in ENDED or awaiting_retro
+
+
+def may_cancel(actor: str, requester: str, actor_roles: Iterable[Role]) -> bool:
+    """The requester cancels their own change; a system_manager or group_admin cancels any."""
+    return actor == requester or bool(set(actor_roles) & APPROVERS)
+
+
+def risk_exceeds(risk: str, limit: str) -> bool:
+    """A standard change's risk above what its template allows makes it a normal change."""
+    order = list(Risk)
+    return order.index(Risk(risk)) > order.index(Risk(limit))
+
+
+def review_required(to: ChangeState, already: bool, break_glass: bool) -> bool:
+    """Anything but success needs a post-implementation review; so does success under break-glass."""
+    return to is not ChangeState.SUCCEEDED or already or break_glass
 
 
 def duty_problem(

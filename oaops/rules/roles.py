@@ -33,6 +33,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "read.records": frozenset(Role),
     "journal.verify": frozenset({Role.GROUP_ADMIN, Role.SYSTEM_MANAGER, Role.TECHNICIAN}),
     "db.upgrade": frozenset({Role.GROUP_ADMIN, Role.TECHNICIAN}),
+    # retention removes records past their tier; copying records is a group admin's decision
+    "records.prune": frozenset({Role.GROUP_ADMIN, Role.TECHNICIAN}),
+    "db.copy": frozenset({Role.GROUP_ADMIN}),
     # R3.1: installing the every-minute ticker on a control node is an operations task.
     "schedule.install": frozenset({Role.GROUP_ADMIN, Role.TECHNICIAN}),
     # R9: the group admin owns backups; technicians run and verify them (R7). A real restore
@@ -104,6 +107,8 @@ ACTION_WORDS = {
     "read.records": "read the records",
     "journal.verify": "verify the journal",
     "db.upgrade": "upgrade the records database",
+    "records.prune": "prune records past their retention",
+    "db.copy": "copy the records to another database",
     "schedule.install": "install schedules",
     "run.backup": "run backups",
     "backup.verify": "verify backups",

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import CroniterError, croniter
 
 # Every job a schedule may name; the schema lists the same. Services register what exists.
-JOB_NAMES = ("health", "backup", "backup-verify", "audit", "report")
+JOB_NAMES = ("health", "backup", "backup-verify", "audit", "report", "prune")
 
 # An occurrence is "on time" while the tick that sees it is at most this late. An older one was
 # missed (the control node was down, or the ticks stopped). Ticks come every minute, so ten

@@ -104,6 +104,21 @@ def backup_from(res: dict[str, Any]) -> BackupPayload | None:
     )
 
 
+def with_output_tail(msg: str, res: dict[str, Any], lines: int = 3, limit: int = 400) -> str:
+    """A failed module's own last lines beside Ansible's message: "Module result deserialization
+    failed" says nothing; the interpreter's stderr under it says why (a wrong interpreter)."""
+    for key in ("module_stderr", "stderr", "module_stdout"):
+        text = res.get(key)
+        if not isinstance(text, str) or not text.strip():
+            continue
+        tail = " | ".join(line.strip() for line in text.strip().splitlines()[-lines:] if line.strip())
+        if tail and tail not in msg:
+            tail = tail if len(tail) <= limit else "..." + tail[-limit:]
+            return f"{msg} — {key}: {tail}" if msg else f"{key}: {tail}"
+        return msg
+    return msg
+
+
 def task_record(event: dict[str, Any]) -> TaskRecord | None:
     """One task result per host; None for events that are not results."""
     status = RESULT_EVENTS.get(str(event.get("event")))
@@ -132,6 +147,8 @@ def task_record(event: dict[str, Any]) -> TaskRecord | None:
             if isinstance(stored["oaops"].get(key), list):
                 stored["oaops"][key] = f"<{len(stored['oaops'][key])} {key} stored as backup records>"
     msg = res.get("msg") or res.get("reason") or ""
+    if status in ("failed", "unreachable"):
+        msg = with_output_tail(str(msg), res)
     if hidden:
         msg = ""
     start, end = _time(data.get("start")), _time(data.get("end"))

@@ -3,12 +3,22 @@ limit to hosts before anything runs, so a bad path or an empty limit is bad inpu
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from oaops import private_cache
 from oaops.errors import InputError
+from oaops.runs import vault
+from oaops.runs.redact import is_secret_key
+
+CACHE_VERSION = 1
+_PLUGIN = re.compile(rb"^plugin\s*:", re.M)  # an inventory plugin's config: it may ask anything anywhere
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,9 @@ def configure_ansible(root: Path) -> None:
 
 
 def resolve(root: Path, inventory: Path, limit: str | None, with_vars: bool = True) -> list[InventoryHost]:
+    """The hosts `limit` selects, with their raw vars; a static inventory read before with the same
+    files, limit and Ansible settings comes from the cache instead (importing Ansible's inventory
+    code and parsing costs more than the health check of one host, docs/performance.md)."""
     if not inventory.exists():
         raise InputError(
             f"inventory {inventory}",
@@ -39,16 +52,125 @@ def resolve(root: Path, inventory: Path, limit: str | None, with_vars: bool = Tr
             "pass --inventory PATH to an inventory file or folder (e.g. inventories/local)",
         )
     configure_ansible(root)
+    cache = _cache_file(root, inventory, limit, with_vars)
+    if cache is not None and (hosts := _read_cache(cache)) is not None:
+        return hosts
+    hosts = _parse(inventory, limit, with_vars)
+    if cache is not None:
+        _write_cache(cache, hosts)
+    return hosts
+
+
+def _inputs(inventory: Path) -> list[Path] | None:
+    """Every file a static inventory reads (its files, group_vars, host_vars); None when it runs
+    something (an executable script, an inventory plugin's config): such a source is never cached."""
+    base = inventory if inventory.is_dir() else inventory.parent
+    varsdirs = [base / "group_vars", base / "host_vars"]
+    files = sorted(p for p in inventory.rglob("*") if p.is_file()) if inventory.is_dir() else [inventory]
+    sources = [f for f in files if not any(d in f.parents for d in varsdirs)]
+    for d in varsdirs:
+        if d.is_dir() and not inventory.is_dir():
+            files += sorted(p for p in d.rglob("*") if p.is_file())
+    for source in sources:
+        if os.access(source, os.X_OK) or _PLUGIN.search(source.read_bytes()):
+            return None
+    if any(b"$ANSIBLE_VAULT" in f.read_bytes() for f in files):
+        return None  # vaulted values are decrypted in memory only, never cached (R11)
+    return files
+
+
+def _cache_file(root: Path, inventory: Path, limit: str | None, with_vars: bool) -> Path | None:
+    try:
+        files = _inputs(inventory)
+        if files is None:
+            return None
+        ansible = importlib.util.find_spec("ansible")
+        cfg = Path(os.environ.get("ANSIBLE_CONFIG", root / "ansible.cfg"))
+        key = [
+            CACHE_VERSION,
+            str(inventory.resolve()),
+            limit,
+            with_vars,
+            cfg.read_text(encoding="utf-8", errors="replace") if cfg.is_file() else "",
+            sorted((k, v) for k, v in os.environ.items() if k.startswith("ANSIBLE_")),
+            # the installed Ansible: its package folder and when it was installed
+            [str(ansible.origin), os.stat(ansible.origin).st_mtime_ns] if ansible and ansible.origin else None,
+            # contents, not times: a file rewritten within the clock's tick keeps its mtime
+            [(str(f), hashlib.sha256(f.read_bytes()).hexdigest()) for f in files],
+        ]
+    except (OSError, RuntimeError, ValueError):
+        return None
+    base = private_cache.folder("inventory")  # only this user can have written it (R10 scopes read it)
+    digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()
+    return base / f"{digest}.json" if base else None
+
+
+def _read_cache(path: Path) -> list[InventoryHost] | None:
+    text = private_cache.read(path)
+    try:
+        return _hosts_from(text) if text is not None else None
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _holds_secrets(value: Any) -> bool:
+    """A secret-named variable or a vaulted value stays in Ansible's memory only, never on disk (R11)."""
+    if isinstance(value, dict):
+        return any(is_secret_key(str(k)) or _holds_secrets(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_secrets(v) for v in value)
+    return isinstance(value, str) and "$ANSIBLE_VAULT" in value
+
+
+def _write_cache(path: Path, hosts: list[InventoryHost]) -> None:
+    groups = next((h.vars["groups"] for h in hosts if "groups" in h.vars), None)
+    rows = [
+        {
+            "name": h.name,
+            "groups": sorted(h.groups),
+            "vars": {k: v for k, v in h.vars.items() if k != "groups"},
+            "with_groups": "groups" in h.vars,
+        }
+        for h in hosts
+    ]
+    if _holds_secrets(rows):
+        return
+    try:
+        text = json.dumps({"version": CACHE_VERSION, "groups": groups, "hosts": rows})
+    except (TypeError, ValueError):  # a vaulted or otherwise special value: not cacheable
+        return
+    if _hosts_from(text) != hosts:  # only what comes back equal (no tuples, int keys, dates)
+        return
+    private_cache.write(path, text)
+
+
+def _hosts_from(text: str) -> list[InventoryHost] | None:
+    data = json.loads(text)
+    if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
+        return None
+    groups = data["groups"]  # the magic `groups` var, the same for every host: stored once
+    return [
+        InventoryHost(
+            h["name"], frozenset(h["groups"]), {**h["vars"], **({"groups": groups} if h["with_groups"] else {})}
+        )
+        for h in data["hosts"]
+    ]
+
+
+def _parse(inventory: Path, limit: str | None, with_vars: bool) -> list[InventoryHost]:
     from ansible.errors import AnsibleError
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
     from ansible.vars.manager import VariableManager
 
     loader = DataLoader()
+    loader.set_vault_secrets(vault.secrets(loader))  # vaulted group_vars decrypt as in ansible-playbook
     try:
         manager = InventoryManager(loader=loader, sources=[str(inventory)])
         hosts = manager.list_hosts(limit or "all")
     except AnsibleError as exc:
+        if vault.is_vault_error(exc):
+            raise vault.decrypt_error(inventory, str(exc)) from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"inventory {inventory}", f"cannot be parsed: {first}", "fix the inventory file") from None
     if not hosts:
@@ -65,6 +187,12 @@ def resolve(root: Path, inventory: Path, limit: str | None, with_vars: bool = Tr
         groups = frozenset(g.name for g in host.get_groups()) - {"all"}
         hv: dict[str, Any] = {}
         if variables is not None:
-            hv = dict(variables.get_vars(host=host, include_hostvars=False))
+            try:
+                hv = dict(variables.get_vars(host=host, include_hostvars=False))
+                vault.check_inline(hv, loader)
+            except AnsibleError as exc:
+                if vault.is_vault_error(exc):
+                    raise vault.decrypt_error(inventory, str(exc)) from None
+                raise
         out.append(InventoryHost(host.name, groups, hv))
     return out

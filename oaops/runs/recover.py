@@ -4,13 +4,13 @@ ansible-runner had already written to its artifacts is ingested (idempotently)."
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from oaops.rules.runs import RunStatus
-from oaops.runs.ingest import artifact_events, replay
 from oaops.store import runs as store_runs
 from oaops.store.db import Database
 
@@ -51,6 +51,16 @@ def stop_orphans(data_dir: Path) -> None:
             continue
 
 
+def scrub_secrets(data_dir: Path) -> None:
+    """ansible-runner writes extravars and passwords into env/; they must not outlive the run (R11),
+    whether it finished or its process died (then the next command's recovery scrubs them)."""
+    for name in ("extravars", "passwords", "ssh_key", "envvars", "cmdline"):
+        path = data_dir / "env" / name
+        if path.exists():
+            path.unlink()
+    shutil.rmtree(data_dir / "project", ignore_errors=True)
+
+
 def recover(db: Database, actor: str) -> list[Recovered]:
     """Called at the start of every command that opens the records."""
     with db.transaction() as session:
@@ -60,10 +70,15 @@ def recover(db: Database, actor: str) -> list[Recovered]:
     for run_id, pid, host, data_dir in candidates:
         if host != me or pid is None or pid_alive(pid):
             continue  # another control node's run, or still alive here
+        # a dead run is rare: only then the replay machinery is imported
+        from oaops.runs.ingest import artifact_events, replay
+
         folder = Path(data_dir)
         if data_dir:
             stop_orphans(folder)
         events = replay(db, run_id, artifact_events(folder)) if data_dir and folder.exists() else 0
+        if data_dir and folder.exists():
+            scrub_secrets(folder)
         with db.transaction() as session:
             store_runs.ensure_hosts(session, run_id, [])
             try:

@@ -14,12 +14,15 @@ MARK = "********"
 NO_LOG_MARK = "<hidden: no_log>"
 MAX_TEXT = 64 * 1024
 
-# key names whose values are secrets: password, passwd, pwd, secret, token, *key (api_key,
-# private_key, ssh_key; not "keys" or "monkey" words that merely contain it), credentials, cookies.
-SECRET_KEY = re.compile(
-    r"(?i)(^|[_\-.])(pass(word|wd|phrase)?|pwd|secret|token|api[_\-]?key|private[_\-]?key|key|"
-    r"credentials?|authorization|cookie|session[_\-]?id|otp)$"
+# Key names whose values are secrets, judged on the name's last word in any style (snake_case,
+# camelCase, kebab-case, dotted, plural): password, passwd, pwd, passphrase, secret, token,
+# credentials, cookie, otp, key (api_key, privateKey, ssh-keys; not "monkey" or "pass_max_days").
+SECRET_WORDS = frozenset(
+    {"pass", "password", "passwd", "pwd", "passphrase", "secret", "token", "credential", "credentials"}
+    | {"authorization", "cookie", "otp", "key", "apikey", "privatekey", "sessionid", "totp", "pin"}
 )
+SECRET_PAIRS = frozenset({("session", "id"), ("auth", "token")})
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 # free text: password=..., token: ..., "secret": "..."
 SECRET_TEXT = re.compile(
     r"""(?ix)\b(password|passwd|pwd|secret|token|api[_\-]?key|access[_\-]?key|auth[_\-]?token)
@@ -36,8 +39,26 @@ DROP_KEYS = {
 }
 
 
+def _words(key: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(key)]
+
+
+def _forms(word: str) -> set[str]:
+    """The word and its singulars (passwords, cookies, passes)."""
+    forms = {word}
+    if word.endswith("s"):
+        forms |= {word[:-1], word[:-2] if word.endswith("es") else word, word[:-3] + "y"}
+    return forms
+
+
 def is_secret_key(key: str) -> bool:
-    return bool(SECRET_KEY.search(key))
+    """True when a variable or field of this name holds a secret (R11), whatever its style."""
+    words = _words(key)
+    if not words or words == ["keys"]:  # a bare "keys" lists key names; "ssh_keys" holds keys
+        return False
+    last = _forms(words[-1])
+    pair = {(words[-2], w) for w in last} if len(words) > 1 else set()
+    return bool(last & SECRET_WORDS or pair & SECRET_PAIRS)
 
 
 def scrub_text(text: str) -> str:

@@ -4,7 +4,7 @@ into the store, and finishes the Run row — whatever happens (STYLE.md habit 1)
 from __future__ import annotations
 
 import os
-import shutil
+import shlex
 import signal
 import socket
 import sys
@@ -16,11 +16,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from oaops.config_estate import VaultId
 from oaops.errors import RecordWriteError
 from oaops.rules.runs import RunStatus, Trigger, from_runner
+from oaops.runs import vault
 from oaops.runs.ingest import ProgressFn, Recorder
 from oaops.runs.inventory import configure_ansible
-from oaops.runs.recover import stop_orphans
+from oaops.runs.recover import scrub_secrets, stop_orphans
 from oaops.runs.redact import redact
 from oaops.store import runs as store_runs
 from oaops.store.db import Database
@@ -41,6 +43,7 @@ class RunSpec:
     change_id: str | None = None
     timeout: int | None = None
     hosts: list[str] = field(default_factory=list)  # resolved limit, for the record
+    vault_ids: tuple[VaultId, ...] | None = None  # None: the site's (settings.vault_*, --vault-id)
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,9 @@ def start(
         configure_ansible(root)
         import ansible_runner
 
-        cmdline = " ".join(flag for flag, on in (("--check", spec.check), ("--diff", spec.diff)) if on)
+        flags = [flag for flag, on in (("--check", spec.check), ("--diff", spec.diff)) if on]
+        # ansible-playbook reads ANSIBLE_VAULT_* and ansible.cfg itself; oaops adds the site's ids
+        cmdline = " ".join(shlex.quote(arg) for arg in [*flags, *vault.cmdline(spec.vault_ids)])
         envvars = {
             "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
             "ANSIBLE_FORCE_COLOR": "False",
@@ -164,7 +169,7 @@ def start(
     finally:
         if status is not RunStatus.SUCCESSFUL and status is not RunStatus.FAILED:
             stop_orphans(data_dir)  # a canceled or timed-out run leaves no process behind
-        _scrub_secrets(data_dir)
+        scrub_secrets(data_dir)
     if recorder.error is not None:
         error = f"recording failed: {recorder.error}"
         _finish(db, run_id, RunStatus.ERROR, rc, actor, error, recorder, spec)
@@ -195,12 +200,3 @@ def _finish(
             for k, v in counters.items():
                 totals[k] = totals.get(k, 0) + v
         store_runs.finish(session, run_id, status, rc, actor, error, stats={"totals": totals})
-
-
-def _scrub_secrets(data_dir: Path) -> None:
-    """ansible-runner writes extravars and passwords into env/; they must not outlive the run (R11)."""
-    for name in ("extravars", "passwords", "ssh_key", "envvars"):
-        path = data_dir / "env" / name
-        if path.exists():
-            path.unlink()
-    shutil.rmtree(data_dir / "project", ignore_errors=True)

@@ -2,21 +2,49 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from functools import cache
 from importlib import resources
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-
+from oaops import private_cache
 from oaops.errors import InputError
+
+if TYPE_CHECKING:
+    import jsonschema
+
+
+@cache
+def _text(name: str) -> str:
+    return resources.files(__package__).joinpath(f"{name}.schema.json").read_text(encoding="utf-8")
 
 
 @cache
 def load(name: str) -> dict[str, Any]:
-    text = resources.files(__package__).joinpath(f"{name}.schema.json").read_text(encoding="utf-8")
-    schema: dict[str, Any] = json.loads(text)
+    schema: dict[str, Any] = json.loads(_text(name))
     return schema
+
+
+def _fingerprint(data: Any) -> Any:
+    """The data with every value's type kept (YAML gives dates, int keys, 1 vs 1.0 vs true)."""
+    if isinstance(data, dict):
+        return ("d", sorted((repr(_fingerprint(k)), _fingerprint(v)) for k, v in data.items()))
+    if isinstance(data, list | tuple):
+        return ("l", [_fingerprint(v) for v in data])
+    return (type(data).__qualname__, repr(data))
+
+
+def _passed(name: str, data: Any) -> Path | None:
+    """Where a pass of this schema over this very data is remembered: every command validates
+    oaops.yml, and importing jsonschema costs more than reading the file (docs/performance.md)."""
+    try:
+        digest = hashlib.sha256(repr((_text(name), _fingerprint(data))).encode()).hexdigest()
+    except (RuntimeError, KeyError, ValueError):  # data repr cannot give
+        return None
+    base = private_cache.folder("valid")  # only this user can have marked a pass
+    return base / f"{name}-{digest}" if base else None
 
 
 def field_path(path: Any) -> str:
@@ -29,9 +57,16 @@ def field_path(path: Any) -> str:
 
 def validate(name: str, data: Any, source: str) -> None:
     """Raise InputError naming the file and the first offending field."""
+    mark = _passed(name, data)
+    if mark is not None and private_cache.read(mark) == "valid":
+        return
+    import jsonschema
+
     validator = jsonschema.Draft202012Validator(load(name))
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if error is None:
+        if mark is not None:
+            private_cache.write(mark, "valid")
         return
     where = f"{source}: {field_path(error.absolute_path)}"
     fix = _fix_for(error)

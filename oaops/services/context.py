@@ -6,20 +6,25 @@ Opening the records also recovers runs a crashed process left behind (DESIGN.md)
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oaops import config as config_mod
 from oaops.config import Config, User
 from oaops.errors import PermissionDenied
 from oaops.rules import roles
-from oaops.runs import runner
-from oaops.runs.ingest import ProgressFn
+from oaops.runs import vault
 from oaops.runs.inventory import InventoryHost
 from oaops.runs.recover import Recovered, recover
+from oaops.services import registry
 from oaops.store.db import Database, open_database
+
+if TYPE_CHECKING:  # the runners (ansible-runner, ingest, pytest) are imported by the commands that start a run
+    from oaops.runs import runner, testinfra
+    from oaops.runs.ingest import ProgressFn
 
 
 @dataclass
@@ -28,6 +33,9 @@ class Context:
     actor: User
     _db: Database | None = None
     recovered: list[Recovered] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        vault.use(self.config.settings.vault_ids)  # every inventory read and run of this site decrypts
 
     @property
     def root(self) -> Path:
@@ -46,6 +54,8 @@ class Context:
 
     def start(self, spec: runner.RunSpec, progress: ProgressFn | None = None) -> runner.RunOutcome:
         """The one door to start a run: records it under the acting user, in this site's runs folder."""
+        from oaops.runs import runner
+
         settings = self.config.settings
         return runner.start(
             self.db,
@@ -56,6 +66,12 @@ class Context:
             batch_size=settings.event_batch_size,
             progress=progress,
         )
+
+    def start_tests(self, spec: testinfra.TestSpec, progress: ProgressFn | None = None) -> testinfra.TestOutcome:
+        """The same door for pytest-testinfra files (a change's verification), recorded as a Run."""
+        from oaops.runs import testinfra
+
+        return testinfra.start(self.db, self.root, self.config.settings.runs_dir, self.actor.login, spec, progress)
 
     def require(self, action: str) -> None:
         """R8: the actor's roles must allow the action."""
@@ -69,6 +85,8 @@ class Context:
     def require_units(self, action: str, hosts: Iterable[InventoryHost], doing: str, fix: str) -> None:
         """R10: a unit-scoped role (unit_admin) acts only on hosts of its own units; `fix` may name
         {units}, the actor's unit groups (e.g. "--limit {units}")."""
+        hosts = list(hosts)
+        self.warn_unknown_units(hosts)
         if not roles.needs_unit_scope(self.actor.roles, action):
             return
         mine = set(self.actor.units)
@@ -81,6 +99,21 @@ class Context:
                 fix.format(units=units),
             )
 
+    def warn_unknown_units(self, hosts: Iterable[InventoryHost]) -> None:
+        """A unit_<id> group of the inventory that oaops.yml does not list is named: its hosts fall
+        outside every unit admin's scope (R10) and the reports by unit (R8)."""
+        unknown: dict[str, list[str]] = {}
+        for h in hosts:
+            for unit in sorted(h.units() - set(self.config.units)):
+                unknown.setdefault(unit, []).append(h.name)
+        for unit, names in sorted(unknown.items()):
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            print(
+                f"oaops: warning: inventory group unit_{unit} ({shown}) is not a unit of {self.config.path}: "
+                f"add `- id: {unit}` under units: (R8, R10)",
+                file=sys.stderr,
+            )
+
     def close(self) -> None:
         if self._db is not None:
             self._db.dispose()
@@ -90,7 +123,5 @@ def open_context(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] 
     env = os.environ if env is None else env
     cfg = config_mod.load(flags=flags, env=env)
     # Here rather than in config.load: the jobs a schedule may name are those services register.
-    from oaops.services import schedule
-
-    schedule.validate(cfg)
+    registry.validate(cfg)
     return Context(config=cfg, actor=cfg.actor(env))

@@ -11,17 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 
-from sqlalchemy.orm import Session
-
 from oaops.errors import InputError
 from oaops.rules import report as rules
 from oaops.rules.health import SEVERITY, parse_status
 from oaops.rules.time import utcnow, zone
 from oaops.runs.redact import scrub_text
 from oaops.services.context import Context
-from oaops.store import journal
-from oaops.store import reporting as q
-from oaops.store.models import LogNote
+from oaops.store import log_notes
+from oaops.store.db import Tx
+from oaops.store.log_notes import NoteView
+from oaops.store.reporting import audits as q_audits
+from oaops.store.reporting import backups as q_backups
+from oaops.store.reporting import changes as q_changes
+from oaops.store.reporting import faults as q_faults
+from oaops.store.reporting import health as q_health
+from oaops.store.reporting import problems as q_problems
 
 ACTION_NOTE = "log.note"
 READ = "read.records"
@@ -39,9 +43,9 @@ class LayerDay:
 
 @dataclass(frozen=True)
 class FaultDay:
-    opened: list[q.FaultView]
-    restored: list[q.FaultView]
-    still_open: list[q.FaultView]  # open at the end of the day
+    opened: list[q_faults.FaultView]
+    restored: list[q_faults.FaultView]
+    still_open: list[q_faults.FaultView]  # open at the end of the day
 
 
 @dataclass(frozen=True)
@@ -61,19 +65,19 @@ class DailyLog:
 
     day: date
     timezone: str
-    health_runs: list[q.RunView]
+    health_runs: list[q_health.RunView]
     layers: list[LayerDay]
-    worst_checks: list[q.CheckView]
+    worst_checks: list[q_health.CheckView]
     other_runs: dict[str, dict[str, int]]  # kind -> status -> runs (backup, audit, change, ...)
     backups: dict[str, int]  # status -> sets taken this day
     failed_backups: list[tuple[str, str, datetime, str]]
     verifications: dict[str, int]  # restore verifications done this day
     changes: list[ChangeEventRow] | None
     faults: FaultDay | None
-    problems_opened: list[q.ProblemBrief] | None
-    problems_closed: list[q.ProblemBrief] | None
-    audits: list[q.AuditView] | None
-    notes: list[q.NoteView]
+    problems_opened: list[q_problems.ProblemBrief] | None
+    problems_closed: list[q_problems.ProblemBrief] | None
+    audits: list[q_audits.AuditView] | None
+    notes: list[NoteView]
 
     @property
     def empty(self) -> bool:
@@ -97,17 +101,17 @@ def _worst(statuses: dict[str, int]) -> str:
     return max(present, key=lambda s: SEVERITY[s]).value if present else "ok"
 
 
-def assemble(session: Session, day: date, tz: tzinfo, tz_name: str) -> DailyLog:
+def assemble(session: Tx, day: date, tz: tzinfo, tz_name: str) -> DailyLog:
     """The log of one day, from the records in `session` (also used by the monthly review)."""
     start, end = rules.day_bounds(day, tz)
-    runs = q.runs_by_kind(session, start, end)
+    runs = q_health.runs_by_kind(session, start, end)
     layers = [
         LayerDay(c.layer, _worst(c.statuses), c.statuses, c.hosts, c.hosts_critical)
-        for c in q.checks_by_layer(session, start, end)
+        for c in q_health.checks_by_layer(session, start, end)
     ]
     order = {name: i for i, name in enumerate(("hardware", "network", "os", "database", "middleware", "application"))}
     layers.sort(key=lambda x: order.get(x.layer, 99))
-    faults = q.faults_overlapping(session, start, end)
+    faults = q_faults.faults_overlapping(session, start, end)
     fault_day = None
     if faults is not None:
         fault_day = FaultDay(
@@ -115,24 +119,24 @@ def assemble(session: Session, day: date, tz: tzinfo, tz_name: str) -> DailyLog:
             [f for f in faults if f.restored_at is not None and start <= f.restored_at < end],
             [f for f in faults if f.restored_at is None or f.restored_at >= end],
         )
-    problems = q.problems_raised_or_closed(session, start, end)
-    events = q.change_events_in(session, start, end)
+    problems = q_problems.problems_raised_or_closed(session, start, end)
+    events = q_changes.change_events_in(session, start, end)
     return DailyLog(
         day=day,
         timezone=tz_name,
-        health_runs=q.runs_in(session, start, end, ["health"]),
+        health_runs=q_health.runs_in(session, start, end, ["health"]),
         layers=layers,
-        worst_checks=[c for c in q.worst_checks(session, start, end, 10) if c.status in q.BAD],
+        worst_checks=[c for c in q_health.worst_checks(session, start, end, 10) if c.status in q_health.BAD],
         other_runs={k: v for k, v in sorted(runs.items()) if k != "health"},
-        backups=q.backups_by_status(session, start, end),
-        failed_backups=q.failed_backups(session, start, end),
-        verifications=q.verifications_in(session, start, end),
+        backups=q_backups.backups_by_status(session, start, end),
+        failed_backups=q_backups.failed_backups(session, start, end),
+        verifications=q_backups.verifications_in(session, start, end),
         changes=None if events is None else [ChangeEventRow(*e) for e in events],
         faults=fault_day,
         problems_opened=None if problems is None else problems[0],
         problems_closed=None if problems is None else problems[1],
-        audits=q.audits_in(session, start, end),
-        notes=q.notes_between(session, day, day),
+        audits=q_audits.audits_in(session, start, end),
+        notes=log_notes.notes_between(session, day, day),
     )
 
 
@@ -156,7 +160,7 @@ def daily(ctx: Context, day_text: str | None = None, now: datetime | None = None
         return assemble(session, day, tz, tz_name)
 
 
-def note(ctx: Context, text: str, day_text: str | None = None, now: datetime | None = None) -> q.NoteView:
+def note(ctx: Context, text: str, day_text: str | None = None, now: datetime | None = None) -> NoteView:
     """A technician's own entry (R7: attributed and timestamped), journaled with the record."""
     ctx.require(ACTION_NOTE)
     clean = scrub_text(text.strip())  # R11: no password=... or tokens in the log
@@ -168,8 +172,4 @@ def note(ctx: Context, text: str, day_text: str | None = None, now: datetime | N
     at = now or utcnow()
     day = parse_day(day_text, tz, at)
     with ctx.db.transaction() as session:
-        row = LogNote(day=day, at=at, actor=ctx.actor.login, text=clean)
-        session.add(row)
-        session.flush()
-        journal.append(session, ctx.actor.login, "log_note", row.id, "create", {"day": day.isoformat(), "text": clean})
-        return q.NoteView(row.id, day, at, row.actor, clean)
+        return log_notes.create(session, day, at, ctx.actor.login, clean)

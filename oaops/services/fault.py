@@ -1,18 +1,18 @@
-"""Faults (故障, R12, R13): open, walk the steps of Art. 13, triage with evidence, prove the full
-test by a health run, restore, close. Every step is a timestamped, attributed, journaled record;
-the steps that require it tell people (services.notify).
+"""Faults (故障, R12, R13): open, walk the steps of Art. 13, restore, close; the two steps that run
+playbooks (triage with evidence, the full test by a health run) are services.fault_evidence.
+Every step is a timestamped, attributed, journaled record; the steps that require it tell people
+(services.notify).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from typing import Any
 
 from oaops.errors import InputError
 from oaops.rules import fault as rules
@@ -20,20 +20,16 @@ from oaops.rules.fault import Cause, FaultState, Level, Scope, Step
 from oaops.rules.health import LAYERS
 from oaops.rules.time import utcnow
 from oaops.runs import inventory as inv
-from oaops.runs import runner
-from oaops.runs.ingest import ProgressFn
 from oaops.runs.redact import scrub_text
 from oaops.services import notify
 from oaops.services.context import Context
+from oaops.services.health import HealthReport
 from oaops.store import faults as store
 from oaops.store import notifications as store_notifications
-from oaops.store.db import advisory_lock
+from oaops.store import runs as store_runs
+from oaops.store.db import Tx
 from oaops.store.faults import FaultDetail, FaultRow
-from oaops.store.models import Check, Fault, HostResult, Run, TaskResult
 from oaops.store.notifications import NotificationRow
-
-if TYPE_CHECKING:
-    from oaops.services.health import HealthReport
 
 ACTION_OPEN = "fault.open"
 ACTION_WORK = "fault.work"
@@ -41,7 +37,7 @@ ACTION_LEVEL = "fault.level"
 ACTIVE = [s.value for s in rules.ACTIVE]
 
 
-def _not_found(ref: str) -> InputError:
+def not_found(ref: str) -> InputError:
     return InputError(f"fault {ref}", "does not exist", "see `oaops fault list`")
 
 
@@ -85,7 +81,7 @@ def parse_scope(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _level(ctx: Context, fault: Fault, now: datetime) -> tuple[Level, Level, str]:
+def _level(ctx: Context, fault: FaultRow, now: datetime) -> tuple[Level, Level, str]:
     """(effective, computed, reason) from the rules of oaops.yml, at `now` (R12)."""
     lasting = rules.time_to_restore(fault.opened_at, fault.restored_at, now)
     decision = rules.classify(Scope.from_dict(fault.scope or {}), lasting, ctx.config.faults.level_rules)
@@ -95,7 +91,7 @@ def _level(ctx: Context, fault: Fault, now: datetime) -> tuple[Level, Level, str
     return effective, decision.level, reason
 
 
-def _fields(ctx: Context, f: FaultRow | Fault, **extra: Any) -> dict[str, Any]:
+def _fields(ctx: Context, f: FaultRow, **extra: Any) -> dict[str, Any]:
     level = Level(f.level)
     cause = Cause(f.cause) if f.cause else None
     restore = None
@@ -122,17 +118,19 @@ def _fields(ctx: Context, f: FaultRow | Fault, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _recompute(ctx: Context, session: Session, fault: Fault, now: datetime, actor: str) -> Level | None:
+def _recompute(ctx: Context, session: Tx, fault: FaultRow, now: datetime, actor: str) -> tuple[FaultRow, Level | None]:
     """Recompute the level (it can only be escalated by time; a scope change can lower it when no
-    person set it). Returns the old level when it changed, after journaling a `level` step."""
+    person set it). Returns the fault as written, and the old level when it changed, after
+    journaling a `level` step."""
     if fault.state == FaultState.CLOSED.value:
-        return None
+        return fault, None
     effective, computed, reason = _level(ctx, fault, now)
-    fault.level_computed = computed.value
     if effective.value == fault.level:
-        return None
+        if computed.value != fault.level_computed:
+            fault = store.update(session, fault.id, level_computed=computed.value)
+        return fault, None
     old = Level(fault.level)
-    fault.level, fault.level_reason = effective.value, reason
+    fault = store.update(session, fault.id, level_computed=computed.value, level=effective.value, level_reason=reason)
     store.add_step(
         session,
         fault,
@@ -142,7 +140,7 @@ def _recompute(ctx: Context, session: Session, fault: Fault, now: datetime, acto
         f"level {old.value} -> {effective.value}: {reason}",
         data={"old": old.value, "new": effective.value, "reason": reason, "by": "rules"},
     )
-    return old
+    return fault, old
 
 
 def _announce_level(ctx: Context, row: FaultRow, old: Level | None) -> None:
@@ -172,8 +170,7 @@ def open_fault(
     ctx.require(ACTION_OPEN)
     if not summary.strip():
         raise InputError("--summary", "is empty", "describe what users see, e.g. --summary 'OA login page down'")
-    inventory = (inventory or ctx.config.settings.inventory).resolve()
-    resolved = inv.resolve(ctx.root, inventory, hosts)
+    resolved = inv.resolve(ctx.root, ctx.inventory(inventory), hosts)
     row = _open(
         ctx, scrub_text(summary.strip()), hosts, resolved, dict(scope or {}), None, "manual", None, now or utcnow()
     )
@@ -200,10 +197,10 @@ def _open(
         if service is not None:
             # Two health runs at once (PostgreSQL, READ COMMITTED) must not open two faults for one
             # service: the check is repeated under the lock that also guards the reference numbers.
-            advisory_lock(session, store.REF_LOCK)
+            store.lock_refs(session)
             if store.open_for_service(session, service, ACTIVE) is not None:
                 return None
-        fault = store.create(
+        row = store.create(
             session,
             ctx.actor.login,
             now,
@@ -221,7 +218,7 @@ def _open(
         )
         store.add_step(
             session,
-            fault,
+            row,
             Step.OPEN.value,
             ctx.actor.login,
             now,
@@ -235,7 +232,6 @@ def _open(
                 "service": service,
             },
         )
-        row = store.view(fault)
     audiences = rules.STEP_AUDIENCES[Step.OPEN] + (("leader",) if row.level == Level.II.value else ())
     notify.emit(ctx, "fault.opened", audiences=audiences, **_fields(ctx, row, note=note if source != "manual" else ""))
     return row
@@ -267,7 +263,7 @@ def on_health_report(ctx: Context, report: HealthReport) -> list[FaultRow]:
         with ctx.db.transaction() as session:
             existing = store.open_for_service(session, service, ACTIVE)
             if existing is not None:
-                if not any(st.run_id == report.run.id for st in existing.steps):
+                if not store.has_step_of_run(session, existing.id, report.run.id):
                     store.add_step(
                         session,
                         existing,
@@ -279,8 +275,8 @@ def on_health_report(ctx: Context, report: HealthReport) -> list[FaultRow]:
                         data={"checks": [list(i) for i in items]},
                     )
                 continue
-            run = session.get(Run, report.run.id)
-            inventory = Path(run.inventory) if run is not None else ctx.config.settings.inventory
+            used = store_runs.inventory_of(session, report.run.id)
+            inventory = Path(used) if used is not None else ctx.config.settings.inventory
         hosts_hit = sorted({i[0] for i in items})
         try:
             resolved = inv.resolve(ctx.root, inventory, ",".join(hosts_hit))
@@ -308,7 +304,7 @@ def on_health_report(ctx: Context, report: HealthReport) -> list[FaultRow]:
 # ---- steps --------------------------------------------------------------------------------------
 
 
-def _take(
+def take(
     ctx: Context,
     ref: str,
     step: Step,
@@ -316,37 +312,37 @@ def _take(
     now: datetime | None = None,
     run_id: int | None = None,
     data: dict[str, Any] | None = None,
-    before: Any = None,
+    before: Callable[[FaultRow], dict[str, Any]] | None = None,
 ) -> tuple[FaultRow, Level | None]:
-    """Move the fault by `step` per the transition table, or refuse (exit 2, nothing written)."""
+    """Move the fault by `step` per the transition table, or refuse (exit 2, nothing written).
+    `before` may refuse too, and returns further columns to set (the cause of a triage)."""
     ctx.require(ACTION_WORK)
     now = now or utcnow()
     note = scrub_text(note)  # R11: a note is free text; no password survives in the records
     with ctx.db.transaction() as session:
         fault = store.by_ref(session, ref, lock=True)
         if fault is None:
-            raise _not_found(ref)
+            raise not_found(ref)
         state = FaultState(fault.state)
         nxt = rules.next_state(state, step)
         if nxt is None:
             raise InputError(f"fault {fault.ref}", rules.refusal(state, step), None)
-        if before is not None:
-            before(session, fault)
-        fault.state = nxt.value
+        sets: dict[str, Any] = before(fault) if before is not None else {}
+        sets["state"] = nxt.value
         if step is Step.REPAIR:
-            fault.repaired_at = now
+            sets["repaired_at"] = now
         elif step is Step.TEST:
-            fault.tested_at, fault.tested_run_id = now, run_id
+            sets["tested_at"], sets["tested_run_id"] = now, run_id
         elif step is Step.RESTORE:
-            fault.restored_at = now
-            fault.restore_s = (now - fault.opened_at).total_seconds()
+            sets["restored_at"] = now
+            sets["restore_s"] = (now - fault.opened_at).total_seconds()
         elif step is Step.CLOSE:
-            fault.closed_at = now
-        old = _recompute(ctx, session, fault, now, ctx.actor.login)
+            sets["closed_at"] = now
+        fault = store.update(session, fault.id, **sets)
+        fault, old = _recompute(ctx, session, fault, now, ctx.actor.login)
         store.add_step(session, fault, step.value, ctx.actor.login, now, note, run_id=run_id, data=data)
-        row = store.view(fault)
-    _announce_level(ctx, row, old)
-    return row, old
+    _announce_level(ctx, fault, old)
+    return fault, old
 
 
 _STEP_EVENTS = {
@@ -367,7 +363,7 @@ def step(
         raise InputError(f"step {which.value}", "has its own command", f"use `oaops fault {which.value}`")
     data: dict[str, Any] = {}
 
-    def before(session: Session, fault: Fault) -> None:
+    def before(fault: FaultRow) -> dict[str, Any]:
         if which is Step.ACTIVATE_PLAN:
             chosen = plan or ctx.config.faults.plans.get(fault.level)
             if not chosen:
@@ -377,8 +373,9 @@ def step(
                     f"add faults.plans.{fault.level} to oaops.yml, or give --plan 'reference'",
                 )
             data["plan"] = chosen
+        return {}
 
-    row, _ = _take(ctx, ref, which, note, now, data=data, before=before)
+    row, _ = take(ctx, ref, which, note, now, data=data, before=before)
     event = _STEP_EVENTS.get(which)
     if event:
         extra = {"note": note}
@@ -404,15 +401,16 @@ def set_level(ctx: Context, ref: str, level: str, reason: str, now: datetime | N
     with ctx.db.transaction() as session:
         fault = store.by_ref(session, ref, lock=True)
         if fault is None:
-            raise _not_found(ref)
+            raise not_found(ref)
         if fault.state == FaultState.CLOSED.value:
             raise InputError(f"fault {fault.ref}", "is closed", "a closed fault keeps its level")
         old = Level(fault.level)
-        fault.level, fault.level_set_by, fault.level_reason = new.value, ctx.actor.login, reason.strip()
-        effective, computed, rule_reason = _level(ctx, fault, now)
-        fault.level_computed = computed.value
+        sets: dict[str, Any] = {"level": new.value, "level_set_by": ctx.actor.login, "level_reason": reason.strip()}
+        effective, computed, rule_reason = _level(ctx, dataclasses.replace(fault, **sets), now)
+        sets["level_computed"] = computed.value
         if effective != new:  # the rules already demand more than the person asked for
-            fault.level, fault.level_reason = effective.value, f"{reason.strip()}; {rule_reason}"
+            sets["level"], sets["level_reason"] = effective.value, f"{reason.strip()}; {rule_reason}"
+        fault = store.update(session, fault.id, **sets)
         store.add_step(
             session,
             fault,
@@ -422,9 +420,8 @@ def set_level(ctx: Context, ref: str, level: str, reason: str, now: datetime | N
             f"level {old.value} -> {fault.level}: {reason.strip()}",
             data={"old": old.value, "new": fault.level, "reason": reason.strip(), "by": "person"},
         )
-        row = store.view(fault)
-    _announce_level(ctx, row, old if old.value != row.level else None)
-    return row
+    _announce_level(ctx, fault, old if old.value != fault.level else None)
+    return fault
 
 
 def recompute_all(ctx: Context, now: datetime | None = None) -> list[FaultRow]:
@@ -433,184 +430,12 @@ def recompute_all(ctx: Context, now: datetime | None = None) -> list[FaultRow]:
     changed: list[tuple[FaultRow, Level]] = []
     with ctx.db.transaction() as session:
         for fault in store.active(session, ACTIVE):
-            old = _recompute(ctx, session, fault, now, ctx.actor.login)
+            row, old = _recompute(ctx, session, fault, now, ctx.actor.login)
             if old is not None:
-                changed.append((store.view(fault), old))
+                changed.append((row, old))
     for row, old in changed:
         _announce_level(ctx, row, old)
     return [r for r, _ in changed]
-
-
-# ---- triage (R13: find the cause, with evidence) -------------------------------------------------
-
-
-def triage(
-    ctx: Context,
-    ref: str,
-    cause: str | None = None,
-    gather: bool = True,
-    note: str = "",
-    inventory: Path | None = None,
-    progress: ProgressFn | None = None,
-) -> tuple[FaultRow, dict[str, Any], int | None]:
-    """Run playbooks/triage.yml on the fault's hosts, attach the evidence, set the cause
-    (given, or the first category with findings). Returns (fault, evidence per host, run id)."""
-    ctx.require(ACTION_WORK)
-    chosen: Cause | None = None
-    if cause is not None:
-        try:
-            chosen = Cause(cause)
-        except ValueError:
-            raise InputError(
-                "--cause", f"{cause!r} is not a cause category", "use " + ", ".join(c.value for c in Cause)
-            ) from None
-    with ctx.db.transaction() as session:
-        fault = store.by_ref(session, ref)
-        if fault is None:
-            raise _not_found(ref)
-        state = FaultState(fault.state)
-        if rules.next_state(state, Step.TRIAGE) is None:
-            raise InputError(f"fault {fault.ref}", rules.refusal(state, Step.TRIAGE))
-        hosts = list(fault.host_list or [])
-    if not gather and chosen is None:
-        raise InputError("--no-evidence", "needs --cause", "name the cause, or let the triage playbook gather evidence")
-    evidence: dict[str, Any] = {}
-    run_id: int | None = None
-    if gather and hosts:
-        settings = ctx.config.settings
-        inventory = (inventory or settings.inventory).resolve()
-        inv.resolve(ctx.root, inventory, ",".join(hosts))  # refuse before a run is recorded
-        outcome = runner.start(
-            ctx.db,
-            ctx.root,
-            settings.runs_dir,
-            ctx.actor.login,
-            runner.RunSpec(
-                kind="triage",
-                playbook="triage.yml",
-                inventory=inventory,
-                limit=",".join(hosts),
-                forks=settings.forks,
-                hosts=hosts,
-            ),
-            batch_size=settings.event_batch_size,
-            progress=progress,
-        )
-        run_id = outcome.run_id
-        evidence = _evidence(ctx, run_id)
-    suggested = rules.suggest_cause(evidence)
-    final = chosen or suggested
-    summary = {h: {cat: len(v.get("findings") or []) for cat, v in ev.items()} for h, ev in evidence.items()}
-
-    def before(session: Session, fault: Fault) -> None:
-        fault.cause = final.value
-
-    text = note or (f"cause {final.value}" + ("" if chosen else " (suggested by the evidence)"))
-    row, _ = _take(
-        ctx,
-        ref,
-        Step.TRIAGE,
-        text,
-        run_id=run_id,
-        before=before,
-        data={"cause": final.value, "suggested": suggested.value, "findings": summary, "evidence": evidence},
-    )
-    return row, evidence, run_id
-
-
-def _evidence(ctx: Context, run_id: int) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    with ctx.db.transaction() as session:
-        for t in session.scalars(select(TaskResult).where(TaskResult.run_id == run_id)):
-            payload = (t.result or {}).get("oaops")
-            if isinstance(payload, dict) and payload.get("kind") == "triage":
-                out[t.host] = payload.get("evidence") or {}
-            elif t.status in ("failed", "unreachable") and t.host not in out:
-                out[t.host] = {"other": {"findings": [f"{t.status}: {t.msg}"[:500]], "facts": {}}}
-    return out
-
-
-# ---- tested (R13: after the repair and a full test) ----------------------------------------------
-
-
-def test(
-    ctx: Context,
-    ref: str,
-    run_id: int | None = None,
-    check: bool = False,
-    note: str = "",
-    inventory: Path | None = None,
-    progress: ProgressFn | None = None,
-) -> FaultRow:
-    """Mark the fault tested, proven by a health run of its hosts that started after the repair
-    and passed (no critical, failed or unreachable host). `check` runs that health check now;
-    without `run_id` the newest health run after the repair is taken."""
-    ctx.require(ACTION_WORK)
-    with ctx.db.transaction() as session:
-        fault = store.by_ref(session, ref)
-        if fault is None:
-            raise _not_found(ref)
-        state = FaultState(fault.state)
-        if rules.next_state(state, Step.TEST) is None:
-            raise InputError(f"fault {fault.ref}", rules.refusal(state, Step.TEST))
-        hosts = list(fault.host_list or [])
-        repaired_at = fault.repaired_at
-    assert repaired_at is not None  # the transition table: tested only from repaired
-    if check:
-        from oaops.services import health  # health calls back into faults after each run
-
-        report = health.check(ctx, inventory=inventory, limit=",".join(hosts), progress=progress)
-        run_id = report.run.id
-    with ctx.db.transaction() as session:
-        if run_id is None:
-            run_id = session.scalar(
-                select(Run.id)
-                .where(Run.kind == "health", Run.started_at > repaired_at)
-                .order_by(Run.started_at.desc())
-                .limit(1)
-            )
-            if run_id is None:
-                raise InputError(
-                    f"fault {ref.upper()}",
-                    f"no health check has run since the repair ({notify.local_time(ctx, repaired_at)}) (R13)",
-                    f"run `oaops health --limit {','.join(hosts) or 'all'}`, "
-                    f"or `oaops fault test {ref.upper()} --check`",
-                )
-        run = session.get(Run, run_id)
-        if run is None:
-            raise InputError(f"run {run_id}", "does not exist", "see `oaops runs list --kind health`")
-        statuses = _host_statuses(session, run_id)
-        problem = rules.full_test_problem(repaired_at, run.started_at, run.kind, run.status, statuses, hosts)
-    if problem:
-        raise InputError(
-            f"fault {ref.upper()}: run {run_id}",
-            f"does not prove a full test: {problem} (R13)",
-            f"repair what is critical and run `oaops fault test {ref.upper()} --check`",
-        )
-    row, _ = _take(
-        ctx,
-        ref,
-        Step.TEST,
-        note or f"health run {run_id} passed on {', '.join(hosts)}",
-        run_id=run_id,
-        data={"run_id": run_id, "hosts": {h: statuses.get(h) for h in hosts}},
-    )
-    return row
-
-
-def _host_statuses(session: Session, run_id: int) -> dict[str, str]:
-    """Per host of a run: unreachable / failed from the recap, else the worst check status."""
-    out: dict[str, str] = {}
-    rank = {"ok": 0, "warning": 1, "unknown": 2, "critical": 3}
-    for h in session.scalars(select(HostResult).where(HostResult.run_id == run_id)):
-        out[h.host] = "unreachable" if h.unreachable else ("failed" if h.failed else "ok")
-    for c in session.scalars(select(Check).where(Check.run_id == run_id)):
-        current = out.get(c.host, "ok")
-        if current in ("unreachable", "failed"):
-            continue
-        if rank.get(c.status, 2) > rank.get(current, 0):
-            out[c.host] = c.status
-    return out
 
 
 # ---- reading ------------------------------------------------------------------------------------
@@ -631,7 +456,7 @@ def show(ctx: Context, ref: str, now: datetime | None = None) -> FaultView:
     with ctx.db.transaction() as session:
         d = store.detail(session, ref)
         if d is None:
-            raise _not_found(ref)
+            raise not_found(ref)
         sent = store_notifications.for_record(session, "fault", d.fault.ref)
     f = d.fault
     return FaultView(
@@ -654,6 +479,4 @@ def recompute_quietly(ctx: Context, now: datetime) -> None:
     try:
         recompute_all(ctx, now)
     except Exception as exc:
-        import sys
-
         print(f"oaops: warning: fault levels not recomputed: {type(exc).__name__}: {exc}", file=sys.stderr)

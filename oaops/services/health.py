@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+from oaops.config import Schedule
 from oaops.errors import InputError
+from oaops.rules import schedule as schedule_rules
 from oaops.rules.health import LAYERS, SEVERITY, Status, exit_code, parse_status, threshold_problems, worst
 from oaops.rules.runs import RunStatus, Trigger
+from oaops.rules.schedule import OccurrenceState
 from oaops.runs import inventory as inv
 from oaops.runs import runner
 from oaops.runs.ingest import ProgressFn
-from oaops.services import backup
+from oaops.services import backup, notify, registry
 from oaops.services.context import Context
 from oaops.store import runs as store_runs
 from oaops.store.runs import CheckRow, RunRow
@@ -91,7 +95,7 @@ def check(
     `timeout` (seconds) stops the playbook past it; the run is recorded as timeout.
     """
     settings = ctx.config.settings
-    inventory = (inventory or settings.inventory).resolve()
+    inventory = ctx.inventory(inventory)
     hosts = planned if planned is not None else plan(ctx, inventory, limit)
     spec = runner.RunSpec(
         kind="health",
@@ -107,17 +111,11 @@ def check(
     )
     if progress:
         progress("start", {"hosts": len(hosts)})
-    outcome = runner.start(
-        ctx.db,
-        ctx.root,
-        settings.runs_dir,
-        ctx.actor.login,
-        spec,
-        batch_size=settings.event_batch_size,
-        progress=progress,
-    )
-    # The recovery point of every backup target, from the records (no host round trip, R3.3).
-    backup.record_freshness(ctx, outcome.run_id, hosts)
+    outcome = ctx.start(spec, progress)
+    if react:
+        # e.g. the recovery point of every backup target, from the records (no host round trip, R3.3)
+        for subscriber in registry.subscribers("health.recorded"):
+            subscriber(ctx, outcome.run_id, hosts)
     result = report(ctx, outcome.run_id)
     if react:
         after_check(ctx, result)
@@ -128,10 +126,7 @@ def after_check(ctx: Context, result: HealthReport) -> None:
     """Critical results tell the technicians (R13); a critical service-affecting check opens a
     fault (R13), a check critical N times in M days raises a problem (R14). The run is recorded
     already: what fails here is reported on stderr and never fails the health run."""
-    from oaops.services import fault, notify, problem  # they read health reports; import late
-
-    notify.health_critical(ctx, result)
-    for hook in (fault.on_health_report, problem.on_health_report):
+    for hook in registry.subscribers("health.reported"):
         try:
             hook(ctx, result)
         except Exception as exc:
@@ -169,3 +164,55 @@ def report(ctx: Context, run_id: int) -> HealthReport:
     if detail.run.status not in (RunStatus.SUCCESSFUL.value, RunStatus.FAILED.value) or not hosts:
         code = 1
     return HealthReport(detail.run, hosts, code)
+
+
+def notify_critical(ctx: Context, result: HealthReport) -> None:
+    """A "health.reported" subscriber: the critical results, one message to the technicians (R13)."""
+    lines = [
+        f"{h.host} {c.layer}/{c.name} {c.target} = {notify.value_text(c.value, c.unit)}: {c.detail}"
+        for h in result.hosts
+        for c in h.checks
+        if c.status == "critical"
+    ]
+    lines += [f"{h.host}: {h.status} {h.reason}" for h in result.hosts if h.status in ("failed", "unreachable")]
+    if not lines:
+        return
+    notify.emit(
+        ctx,
+        "health.critical",
+        record_kind="run",
+        record_id=result.run.id,
+        run=result.run.id,
+        count=len(lines),
+        items=notify.items(lines),
+    )
+
+
+# ---- the scheduled job "health" (R3.1; registered by name in services.registry) ----------------
+
+
+def scheduled_run(ctx: Context, schedule: Schedule, now: datetime, timeout: int, progress: ProgressFn) -> int:
+    value = schedule.args.get("inventory")
+    path = Path(str(value)).expanduser() if value else None
+    result = check(
+        ctx,
+        inventory=(path if path.is_absolute() else ctx.root / path) if path else None,
+        limit=schedule.limit,
+        forks=schedule.args.get("forks"),
+        progress=progress,
+        trigger=Trigger.SCHEDULE,
+        schedule=schedule.name,
+        timeout=timeout,
+    )
+    return result.run.id
+
+
+def scheduled_assess(ctx: Context, run_id: int) -> tuple[OccurrenceState, str]:
+    result = report(ctx, run_id)
+    counts: dict[str, int] = {}
+    for h in result.hosts:
+        counts[h.status] = counts.get(h.status, 0) + 1
+    hosts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no hosts"
+    state = schedule_rules.state_of_run(result.run.status, healthy=result.exit_code == 0)
+    run = "" if result.run.status == "successful" else f"run {result.run.status}; "
+    return state, f"{run}hosts: {hosts}"

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
@@ -27,9 +27,6 @@ from oaops.runs.redact import scrub_text
 from oaops.services.context import Context
 from oaops.store import notifications as store
 from oaops.store.notifications import NotificationRow
-
-if TYPE_CHECKING:
-    from oaops.config import Schedule
 
 ACTION_RETRY = "notify.retry"
 ACTION_TEST = "notify.test"
@@ -502,33 +499,17 @@ def send_test(ctx: Context, audiences: Sequence[str]) -> Emitted:
     return Emitted(rows, [])
 
 
-# ---- hooks other services call ------------------------------------------------------------------
+# ---- helpers the emitting services use to build their messages ---------------------------------
 
 
-def schedule_failed(ctx: Context, schedule: Schedule, outcome: Any) -> None:
-    """services.schedule.ON_FAILURE: a failed, timed-out or refused scheduled job (R3.1)."""
-    emit(
-        ctx,
-        "schedule.failed",
-        record_kind="schedule",
-        record_id=schedule.name,
-        schedule=schedule.name,
-        job=outcome.job,
-        due_at=local_time(ctx, outcome.due_at),
-        state=outcome.state,
-        run=outcome.run_id,
-        detail=outcome.detail,
-    )
-
-
-def _items(lines: Sequence[str], limit: int = 20) -> str:
+def items(lines: Sequence[str], limit: int = 20) -> str:
     shown = [f"  - {line}" for line in lines[:limit]]
     if len(lines) > limit:
         shown.append(f"  ... (+{len(lines) - limit})")
     return "\n".join(shown)
 
 
-def _value(value: float | None, unit: str) -> str:
+def value_text(value: float | None, unit: str) -> str:
     """A measured value as people read it: 0 count, 93.5%, 1.6 per_cpu (and '-' when none)."""
     if value is None:
         return "-"
@@ -536,66 +517,3 @@ def _value(value: float | None, unit: str) -> str:
     if not unit:
         return text
     return text + unit if unit == "%" else f"{text} {unit}"
-
-
-def health_critical(ctx: Context, report: Any) -> None:
-    """After a health run (services.health.after_check): the critical results, one message."""
-    lines = [
-        f"{h.host} {c.layer}/{c.name} {c.target} = {_value(c.value, c.unit)}: {c.detail}"
-        for h in report.hosts
-        for c in h.checks
-        if c.status == "critical"
-    ]
-    lines += [f"{h.host}: {h.status} {h.reason}" for h in report.hosts if h.status in ("failed", "unreachable")]
-    if not lines:
-        return
-    emit(
-        ctx,
-        "health.critical",
-        record_kind="run",
-        record_id=report.run.id,
-        run=report.run.id,
-        count=len(lines),
-        items=_items(lines),
-    )
-
-
-def backup_failed(ctx: Context, report: Any) -> None:
-    lines = [f"{b.host} {b.target}: {b.status} {b.reason}".strip() for b in report.backups if b.status != "ok"]
-    lines += [
-        f"{b.host} {b.target}: restore verification {b.verify_status}"
-        for b in report.backups
-        if b.status == "ok" and b.verify_status not in (None, "ok")
-    ]
-    lines += [f"{t.host}: {t.task}: {t.msg}"[:300] for t in report.failed_tasks]
-    if not lines:
-        lines = [f"run {report.run.id} {report.run.status}: no backup was recorded"]
-    emit(
-        ctx,
-        "backup.failed",
-        record_kind="run",
-        record_id=report.run.id,
-        run=report.run.id,
-        count=len(lines),
-        items=_items(lines),
-    )
-
-
-def verify_failed(ctx: Context, report: Any) -> None:
-    lines = [
-        f"{i.backup.host} {i.backup.target} {i.backup.set_id}: {i.reason or 'failed'}"
-        for i in report.items
-        if i.backup.verify_status != "ok" or i.reason
-    ]
-    lines += [f"{t.host}: {t.task}: {t.msg}"[:300] for t in report.failed_tasks]
-    if not lines:
-        lines = [f"run {report.run.id} {report.run.status}"]
-    emit(
-        ctx,
-        "backup.verify_failed",
-        record_kind="run",
-        record_id=report.run.id,
-        run=report.run.id,
-        count=len(lines),
-        items=_items(lines),
-    )

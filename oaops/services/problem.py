@@ -8,29 +8,26 @@ record stays); a group admin may reopen it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
-
-from sqlalchemy import select
 
 from oaops.errors import InputError, PermissionDenied
 from oaops.rules import problem as rules
 from oaops.rules import time
 from oaops.rules.problem import Action, Nature, ProblemState
+from oaops.rules.roles import Role
 from oaops.rules.time import utcnow
 from oaops.runs.redact import scrub_text
 from oaops.services import notify
 from oaops.services.context import Context
+from oaops.services.health import HealthReport
 from oaops.store import faults as store_faults
 from oaops.store import problems as store
-from oaops.store.models import Check, ControlResult, Problem
 from oaops.store.problems import ProblemDetail, ProblemRow
-
-if TYPE_CHECKING:
-    from oaops.services.health import HealthReport
 
 ACTION_ADD = "problem.add"
 ACTION_CLASSIFY = "problem.classify"
@@ -94,10 +91,7 @@ def add(
             default_title = f"{fault.ref}: {fault.summary}"
         elif from_check:
             host, name, target = _check_spec(from_check)
-            q = select(Check).where(Check.host == host, Check.name == name, Check.status.in_(["critical", "warning"]))
-            if target is not None:
-                q = q.where(Check.target == target)
-            found = session.scalars(q.order_by(Check.checked_at.desc()).limit(1)).first()
+            found = store.latest_bad_check(session, host, name, target)
             if found is None:
                 raise InputError(
                     f"--from-check {from_check}",
@@ -121,12 +115,7 @@ def add(
             default_title = f"{host} {found.name} {found.target} {found.status}: {found.detail}".strip()
         elif from_control:
             control, _, host = from_control.partition("@")
-            cq = select(ControlResult).where(
-                ControlResult.control_id == control, ControlResult.status.in_(["fail", "error"])
-            )
-            if host:
-                cq = cq.where(ControlResult.host == host)
-            result = session.scalars(cq.order_by(ControlResult.id.desc()).limit(1)).first()
+            result = store.latest_failed_control(session, control, host or None)
             if result is None:
                 raise InputError(
                     f"--from-control {from_control}",
@@ -143,19 +132,18 @@ def add(
         final = scrub_text((title or "").strip() or default_title)
         if not final:
             raise InputError("--title", "is required for a problem raised from scratch", "describe the problem")
-        p = store.create(
+        row = store.create(
             session, ctx.actor.login, now, title=final[:255], state=ProblemState.NEW.value, collaborators=None, **values
         )
         store.add_note(
             session,
-            p,
+            row,
             ctx.actor.login,
             now,
             "raise",
             final[:255],
             {"source": values["source"], "source_ref": values["source_ref"]},
         )
-        row = store.view(p)
     notify.emit(ctx, "problem.raised", **_fields(row))
     return row
 
@@ -186,15 +174,7 @@ def on_health_report(ctx: Context, report: HealthReport, now: datetime | None = 
             with ctx.db.transaction() as session:
                 if store.active_by_key(session, key, ACTIVE) is not None:
                     continue
-                times = session.scalars(
-                    select(Check.checked_at).where(
-                        Check.host == h.host,
-                        Check.name == c.name,
-                        Check.target == c.target,
-                        Check.status == "critical",
-                        Check.checked_at >= since,
-                    )
-                ).all()
+                times = store.critical_times(session, h.host, c.name, c.target, since)
                 if not rules.repeated_criticals(times, now, auto.criticals, auto.within_days):
                     continue
                 title = f"{h.host} {c.name} {c.target} critical {len(times)}x in {auto.within_days} days".replace(
@@ -224,7 +204,7 @@ def on_health_report(ctx: Context, report: HealthReport, now: datetime | None = 
                     f"{since.isoformat(timespec='minutes')}",
                     {"run_id": report.run.id},
                 )
-                raised.append(store.view(p))
+                raised.append(p)
     for row in raised:
         notify.emit(ctx, "problem.raised", **_fields(row))
     return raised
@@ -239,8 +219,9 @@ def _move(
     action: Action,
     text: str,
     now: datetime | None,
-    change: Any = None,
+    change: Callable[[ProblemRow], dict[str, Any]] | None = None,
 ) -> ProblemRow:
+    """Move the problem by `action`, or refuse; `change` returns further columns to set."""
     now = now or utcnow()
     text = scrub_text(text)  # R11: free text never keeps a password
     with ctx.db.transaction() as session:
@@ -255,11 +236,10 @@ def _move(
         why = rules.actor_problem(who, ctx.actor.login, ctx.actor.roles, p.owner, p.collaborators or [])
         if why:
             raise PermissionDenied(ctx.actor.login, f"{action.value} {p.ref}", why)
-        if change is not None:
-            change(p)
-        p.state = nxt.value
+        sets = change(p) if change is not None else {}
+        p = store.update(session, p.id, **sets, state=nxt.value)
         store.add_note(session, p, ctx.actor.login, now, action.value, text)
-        return store.view(p)
+        return p
 
 
 def classify(
@@ -324,18 +304,18 @@ def classify(
         state = ProblemState(p.state)
         if rules.transition(state, Action.CLASSIFY) is None:
             raise InputError(f"problem {p.ref}", rules.refusal(state, Action.CLASSIFY))
-        for k, v in changed.items():
-            setattr(p, k, scrub_text(v.strip()) if isinstance(v, str) else v)
-        p.classified_by, p.classified_at = ctx.actor.login, now
-        missing = rules.missing_fields(store.view(p).r15())
+        sets: dict[str, Any] = {k: scrub_text(v.strip()) if isinstance(v, str) else v for k, v in changed.items()}
+        sets |= {"classified_by": ctx.actor.login, "classified_at": now}
+        missing = rules.missing_fields(dataclasses.replace(p, **sets).r15())
         if state is ProblemState.NEW and not missing:
-            p.state = ProblemState.CLASSIFIED.value
+            sets["state"] = ProblemState.CLASSIFIED.value
+        p = store.update(session, p.id, **sets)
         text = "; ".join(f"{k}={(', '.join(v) or 'none') if isinstance(v, list) else v}" for k, v in changed.items())
         if missing:
             text += " (still missing: " + ", ".join(missing) + ")"
         shown = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in changed.items()}
         store.add_note(session, p, ctx.actor.login, now, "classify", text[:4000], {"set": shown})
-        return store.view(p)
+        return p
 
 
 def start(ctx: Context, ref: str, note: str = "", now: datetime | None = None) -> ProblemRow:
@@ -345,7 +325,7 @@ def start(ctx: Context, ref: str, note: str = "", now: datetime | None = None) -
         p = store.by_ref(session, ref)
         if p is None:
             raise _not_found(ref)
-        missing = rules.missing_fields(store.view(p).r15())
+        missing = rules.missing_fields(p.r15())
     if missing:
         raise InputError(
             f"problem {ref.upper()}",
@@ -355,8 +335,8 @@ def start(ctx: Context, ref: str, note: str = "", now: datetime | None = None) -
             + "`",
         )
 
-    def stamp(p: Problem) -> None:
-        p.started_at = p.started_at or (now or utcnow())
+    def stamp(p: ProblemRow) -> dict[str, Any]:
+        return {"started_at": p.started_at or (now or utcnow())}
 
     return _move(ctx, ref, Action.START, note or "work started", now, stamp)
 
@@ -373,15 +353,13 @@ def add_note(ctx: Context, ref: str, text: str, now: datetime | None = None) -> 
             raise _not_found(ref)
         if p.state == ProblemState.CLOSED.value:
             raise InputError(f"problem {p.ref}", "is closed", f"reopen it first: `oaops problem reopen {p.ref}`")
-        from oaops.rules.roles import Role
-
         allowed = {p.owner, *(p.collaborators or [])}
         if ctx.actor.login not in allowed and Role.GROUP_ADMIN not in ctx.actor.roles:
             raise PermissionDenied(
                 ctx.actor.login, f"add notes to {p.ref}", "only its owner, collaborators or a group_admin may"
             )
         store.add_note(session, p, ctx.actor.login, now, "note", scrub_text(text.strip()))
-        return store.view(p)
+        return p
 
 
 def resolve(ctx: Context, ref: str, resolution: str, now: datetime | None = None) -> ProblemRow:
@@ -390,8 +368,12 @@ def resolve(ctx: Context, ref: str, resolution: str, now: datetime | None = None
     if not resolution.strip():
         raise InputError("--resolution", "is required", "say how it was solved")
 
-    def stamp(p: Problem) -> None:
-        p.resolved_by, p.resolved_at, p.resolution = ctx.actor.login, now or utcnow(), scrub_text(resolution.strip())
+    def stamp(p: ProblemRow) -> dict[str, Any]:
+        return {
+            "resolved_by": ctx.actor.login,
+            "resolved_at": now or utcnow(),
+            "resolution": scrub_text(resolution.strip()),
+        }
 
     row = _move(ctx, ref, Action.RESOLVE, resolution.strip(), now, stamp)
     notify.emit(ctx, "problem.resolved", **_fields(row))
@@ -407,8 +389,8 @@ def verify(ctx: Context, ref: str, note: str = "", reject: bool = False, now: da
             raise InputError("--note", "is required to reject", "say what is still wrong")
         return _move(ctx, ref, Action.REJECT, note.strip(), now)
 
-    def stamp(p: Problem) -> None:
-        p.verified_by, p.closed_at = ctx.actor.login, now or utcnow()
+    def stamp(p: ProblemRow) -> dict[str, Any]:
+        return {"verified_by": ctx.actor.login, "closed_at": now or utcnow()}
 
     row = _move(ctx, ref, Action.VERIFY, note.strip() or "verified", now, stamp)
     notify.emit(ctx, "problem.closed", **_fields(row))
@@ -420,11 +402,15 @@ def reopen(ctx: Context, ref: str, reason: str, now: datetime | None = None) -> 
     if not reason.strip():
         raise InputError("--reason", "is required to reopen", "say why it came back")
 
-    def stamp(p: Problem) -> None:
-        p.reopened += 1
-        p.closed_at = None
-        p.verified_by = None
-        p.resolved_by = p.resolved_at = p.resolution = None
+    def stamp(p: ProblemRow) -> dict[str, Any]:
+        return {
+            "reopened": p.reopened + 1,
+            "closed_at": None,
+            "verified_by": None,
+            "resolved_by": None,
+            "resolved_at": None,
+            "resolution": None,
+        }
 
     return _move(ctx, ref, Action.REOPEN, reason.strip(), now, stamp)
 

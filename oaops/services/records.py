@@ -20,10 +20,11 @@ def list_runs(
     since: datetime | None = None,
     status: str | None = None,
     limit: int = 50,
+    outcome: str | None = None,
 ) -> list[RunRow]:
     ctx.require("read.records")
     with ctx.db.transaction() as session:
-        return store_runs.list_runs(session, kind=kind, since=since, status=status, limit=limit)
+        return store_runs.list_runs(session, kind=kind, since=since, status=status, limit=limit, outcome=outcome)
 
 
 def show_run(ctx: Context, run_id: int) -> RunDetail:

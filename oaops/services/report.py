@@ -1,8 +1,9 @@
 """The monthly O&M report for management (月度运维分析报告, R6) and the yearly summary.
 
-Figures come from SQL aggregations in store.reporting (a month of checks is counted by the
-database, never loaded); small lists (the month's faults, overdue problems, out-of-window
-changes) come back as rows. Rendering is oaops.reports; this module only gathers the figures.
+Figures come from SQL aggregations in store.reporting, one module per record kind (a month of
+checks is counted by the database, never loaded); small lists (the month's faults, overdue
+problems, out-of-window changes) come back as rows. Rendering is oaops.reports; this module only
+gathers the figures.
 """
 
 from __future__ import annotations
@@ -10,16 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 
-from sqlalchemy.orm import Session
-
 from oaops.errors import InputError
 from oaops.rules import report as rules
 from oaops.rules.health import LAYERS
 from oaops.rules.report import Attention, Month, MonthProblem
 from oaops.rules.time import utcnow, zone
 from oaops.services.context import Context
-from oaops.store import reporting as q
-from oaops.store.models import Review
+from oaops.store import reporting, reviews
+from oaops.store.db import Tx
+from oaops.store.reporting import audits as q_audits
+from oaops.store.reporting import backups as q_backups
+from oaops.store.reporting import changes as q_changes
+from oaops.store.reporting import faults as q_faults
+from oaops.store.reporting import health as q_health
+from oaops.store.reporting import problems as q_problems
 
 READ = "read.records"
 EXECUTED = ("succeeded", "failed", "timeout")
@@ -50,7 +55,7 @@ class FaultSection:
     mttr: list[tuple[str, int, float]]  # level, restored, mean hours
     mttr_h: float | None  # all levels
     open_at_end: int
-    faults: list[q.FaultView]
+    faults: list[q_faults.FaultView]
 
 
 @dataclass(frozen=True)
@@ -72,12 +77,12 @@ class ChangeSection:
     success_pct: float | None
     emergency_pct: float | None
     rollbacks: int
-    out_of_window: list[q.ChangeBrief]
+    out_of_window: list[q_changes.ChangeBrief]
 
 
 @dataclass(frozen=True)
 class BackupSection:
-    figures: q.BackupFigures
+    figures: q_backups.BackupFigures
     success_pct: float | None
     verified_pct: float | None  # good sets of the month whose restore was verified
     targets_verified_pct: float | None
@@ -95,7 +100,7 @@ class UnitTrend:
 
 @dataclass(frozen=True)
 class AuditSection:
-    audits: list[q.AuditView]
+    audits: list[q_audits.AuditView]
     mean: float | None
     previous_mean: float | None
     units: list[UnitTrend]
@@ -135,7 +140,7 @@ class MonthlyReport:
     changes: ChangeSection | None
     backups: BackupSection
     audits: AuditSection | None
-    problems: q.ProblemFigures | None
+    problems: q_problems.ProblemFigures | None
     health: HealthRunSection
     review: ReviewStatus | None
     summary: dict[str, float | int | None] = field(default_factory=dict)
@@ -165,21 +170,21 @@ def check_lang_format(lang: str, fmt: str) -> None:
 # ---- gathering ----------------------------------------------------------------------------------
 
 
-def _availability(session: Session, m: Month, now: datetime) -> list[LayerAvailability]:
+def _availability(session: Tx, m: Month, now: datetime) -> list[LayerAvailability]:
     end = min(m.end, now)
     period_s = max(0.0, (end - m.start).total_seconds())
-    counts = {c.layer: c for c in q.checks_by_layer(session, m.start, m.end)}
+    counts = {c.layer: c for c in q_health.checks_by_layer(session, m.start, m.end)}
     unplanned: dict[str, float] = {}
-    for f in q.faults_overlapping(session, m.start, m.end) or []:
-        seconds = q.overlap_s(f.opened_at, f.restored_at or end, m.start, end)
+    for f in q_faults.faults_overlapping(session, m.start, m.end) or []:
+        seconds = reporting.overlap_s(f.opened_at, f.restored_at or end, m.start, end)
         for layer in f.layers or [rules.CAUSE_LAYER.get(f.cause, "os")]:
             unplanned[layer] = unplanned.get(layer, 0.0) + seconds
     planned: dict[str, float] = {}
-    executions = q.change_executions(session, m.start, m.end) or []
+    executions = q_changes.change_executions(session, m.start, m.end) or []
     if executions:
-        layers_of = q.host_layers(session, m.start, m.end)
+        layers_of = q_health.host_layers(session, m.start, m.end)
         for _id, hosts, started, finished in executions:
-            seconds = q.overlap_s(started, finished or end, m.start, end)
+            seconds = reporting.overlap_s(started, finished or end, m.start, end)
             for layer in sorted({la for h in hosts for la in layers_of.get(h, ())}):
                 planned[layer] = planned.get(layer, 0.0) + seconds
     out = []
@@ -208,10 +213,10 @@ def _availability(session: Session, m: Month, now: datetime) -> list[LayerAvaila
     return out
 
 
-def _faults(session: Session, m: Month, now: datetime) -> FaultSection | None:
-    by = q.faults_by_level_cause(session, m.start, m.end)
-    mttr = q.mttr_by_level(session, m.start, m.end)
-    faults = q.faults_overlapping(session, m.start, m.end)
+def _faults(session: Tx, m: Month, now: datetime) -> FaultSection | None:
+    by = q_faults.faults_by_level_cause(session, m.start, m.end)
+    mttr = q_faults.mttr_by_level(session, m.start, m.end)
+    faults = q_faults.faults_overlapping(session, m.start, m.end)
     if by is None or mttr is None or faults is None:
         return None
     restored = sum(n for n, _ in mttr.values())
@@ -227,10 +232,11 @@ def _faults(session: Session, m: Month, now: datetime) -> FaultSection | None:
     )
 
 
-def _changes(session: Session, m: Month) -> ChangeSection | None:
-    outcomes = q.change_outcomes(session, m.start, m.end)
-    oow = q.out_of_window(session, m.start, m.end)
-    requested = q.changes_requested(session, m.start, m.end)
+def change_section(session: Tx, start: datetime, end: datetime) -> ChangeSection | None:
+    """Changes requested and executed in [start, end), each execution counted once by its outcome."""
+    outcomes = q_changes.change_outcomes(session, start, end)
+    oow = q_changes.out_of_window(session, start, end)
+    requested = q_changes.changes_requested(session, start, end)
     if outcomes is None or oow is None or requested is None:
         return None
     by_type: dict[str, dict[str, int]] = {}
@@ -260,9 +266,9 @@ def _changes(session: Session, m: Month) -> ChangeSection | None:
     )
 
 
-def _backups(session: Session, m: Month, tz: tzinfo) -> BackupSection:
-    f = q.backup_figures(session, m.start, m.end)
-    days = q.backups_per_day(session, m.start, m.end, tz)
+def _backups(session: Tx, m: Month, tz: tzinfo) -> BackupSection:
+    f = q_backups.backup_figures(session, m.start, m.end)
+    days = q_backups.backups_per_day(session, m.start, m.end, tz)
     per_day = [
         (d, days.get(d, {}).get("ok", 0), sum(n for s, n in days.get(d, {}).items() if s != "ok"))
         for d in m.days
@@ -274,12 +280,12 @@ def _backups(session: Session, m: Month, tz: tzinfo) -> BackupSection:
         verified_pct=rules.rate(f.verified_ok, f.ok),
         targets_verified_pct=rules.rate(f.targets_verified, f.targets),
         per_day=per_day,
-        failed=q.failed_backups(session, m.start, m.end),
+        failed=q_backups.failed_backups(session, m.start, m.end),
     )
 
 
-def _audits(session: Session, m: Month, tz: tzinfo, history_months: int = 6) -> AuditSection | None:
-    audits = q.audits_in(session, m.start, m.end)
+def _audits(session: Tx, m: Month, tz: tzinfo, history_months: int = 6) -> AuditSection | None:
+    audits = q_audits.audits_in(session, m.start, m.end)
     if audits is None:
         return None
     months = [m]
@@ -287,7 +293,7 @@ def _audits(session: Session, m: Month, tz: tzinfo, history_months: int = 6) -> 
         months.insert(0, months[0].previous(tz))
     per_month: list[dict[str, float]] = []
     for mm in months:
-        rows = audits if mm is m else (q.audits_in(session, mm.start, mm.end) or [])
+        rows = audits if mm is m else (q_audits.audits_in(session, mm.start, mm.end) or [])
         sums: dict[str, list[float]] = {}
         for a in rows:
             for unit, score in a.unit_scores.items():
@@ -308,17 +314,17 @@ def _audits(session: Session, m: Month, tz: tzinfo, history_months: int = 6) -> 
     return AuditSection(
         audits=audits,
         mean=sum(scored) / len(scored) if scored else None,
-        previous_mean=q.audit_mean(session, prev.start, prev.end),
+        previous_mean=q_audits.audit_mean(session, prev.start, prev.end),
         units=trends,
         months=[mm.text for mm in months],
     )
 
 
-def _health(session: Session, m: Month, tz: tzinfo, now: datetime) -> HealthRunSection:
-    occ = q.occurrences(session, m.start, m.end).get("health", {})
-    runs = q.runs_per_day(session, m.start, m.end, tz, "health")
+def _health(session: Tx, m: Month, tz: tzinfo, now: datetime) -> HealthRunSection:
+    occ = q_health.occurrences(session, m.start, m.end).get("health", {})
+    runs = q_health.runs_per_day(session, m.start, m.end, tz, "health")
     today = now.astimezone(tz).date()
-    checks = q.checks_per_day(session, m.start, m.end, tz)
+    checks = q_health.checks_per_day(session, m.start, m.end, tz)
     return HealthRunSection(
         scheduled=sum(occ.values()),
         executed=sum(occ.get(s, 0) for s in EXECUTED),
@@ -331,17 +337,15 @@ def _health(session: Session, m: Month, tz: tzinfo, now: datetime) -> HealthRunS
     )
 
 
-def _review(session: Session, month: str) -> ReviewStatus | None:
-    from sqlalchemy import select
-
-    r = session.scalars(select(Review).where(Review.month == month)).first()
+def _review(session: Tx, month: str) -> ReviewStatus | None:
+    r = reviews.by_month(session, month)
     return None if r is None else ReviewStatus(r.reviewer, r.signed_at, r.findings)
 
 
 def attention(
     backups: BackupSection,
     health: HealthRunSection,
-    problems: q.ProblemFigures | None,
+    problems: q_problems.ProblemFigures | None,
     faults: FaultSection | None,
     changes: ChangeSection | None,
 ) -> dict[Attention, int]:
@@ -359,13 +363,13 @@ def attention(
     return {k: v for k, v in items.items() if v}
 
 
-def gather(session: Session, m: Month, tz: tzinfo, tz_name: str, now: datetime, actor: str) -> MonthlyReport:
+def gather(session: Tx, m: Month, tz: tzinfo, tz_name: str, now: datetime, actor: str) -> MonthlyReport:
     availability = _availability(session, m, now)
     faults = _faults(session, m, now)
-    changes = _changes(session, m)
+    changes = change_section(session, m.start, m.end)
     backups = _backups(session, m, tz)
     audits = _audits(session, m, tz)
-    problems = q.problem_figures(
+    problems = q_problems.problem_figures(
         session, m.start, m.end, min(m.last_day + timedelta(days=1), now.astimezone(tz).date())
     )
     health = _health(session, m, tz, now)
@@ -389,7 +393,7 @@ def gather(session: Session, m: Month, tz: tzinfo, tz_name: str, now: datetime, 
     end = min(m.end, now)
     period = max(1.0, (end - m.start).total_seconds())
     unplanned_total = sum(
-        q.overlap_s(f.opened_at, f.restored_at or end, m.start, end) for f in (faults.faults if faults else [])
+        reporting.overlap_s(f.opened_at, f.restored_at or end, m.start, end) for f in (faults.faults if faults else [])
     )
     summary: dict[str, float | int | None] = {
         "availability_pct": rules.availability(min(unplanned_total, period), period) if not empty else None,
@@ -471,23 +475,23 @@ class YearSummary:
     months: list[MonthFigures]
 
 
-def month_figures(session: Session, m: Month, tz: tzinfo, now: datetime) -> MonthFigures:
+def month_figures(session: Tx, m: Month, tz: tzinfo, now: datetime) -> MonthFigures:
     """The key figures of one month, aggregates only (the yearly summary calls this twelve times)."""
-    layers = q.checks_by_layer(session, m.start, m.end)
+    layers = q_health.checks_by_layer(session, m.start, m.end)
     checks = sum(c.checks for c in layers)
-    bad = sum(c.statuses.get(s, 0) for c in layers for s in q.BAD)
-    b = q.backup_figures(session, m.start, m.end)
-    by = q.faults_by_level_cause(session, m.start, m.end)
-    mttr = q.mttr_by_level(session, m.start, m.end)
+    bad = sum(c.statuses.get(s, 0) for c in layers for s in q_health.BAD)
+    b = q_backups.backup_figures(session, m.start, m.end)
+    by = q_faults.faults_by_level_cause(session, m.start, m.end)
+    mttr = q_faults.mttr_by_level(session, m.start, m.end)
     restored = sum(n for n, _ in (mttr or {}).values())
-    outcomes = q.change_outcomes(session, m.start, m.end)
+    outcomes = q_changes.change_outcomes(session, m.start, m.end)
     executions = sum(sum(s.values()) for s in (outcomes or {}).values())
     succeeded = sum(s.get("succeeded", 0) for s in (outcomes or {}).values())
-    p = q.problem_figures(
+    p = q_problems.problem_figures(
         session, m.start, m.end, min(m.last_day + timedelta(days=1), now.astimezone(tz).date()), limit=0
     )
-    occ = q.occurrences(session, m.start, m.end).get("health", {})
-    runs = q.runs_by_kind(session, m.start, m.end).get("health", {})
+    occ = q_health.occurrences(session, m.start, m.end).get("health", {})
+    runs = q_health.runs_by_kind(session, m.start, m.end).get("health", {})
     return MonthFigures(
         month=m.text,
         recorded=bool(checks or b.sets or runs or (by and sum(by.values())) or executions),
@@ -504,7 +508,7 @@ def month_figures(session: Session, m: Month, tz: tzinfo, now: datetime) -> Mont
         problems_opened=p.opened if p else None,
         problems_closed=p.closed if p else None,
         problems_overdue=p.overdue_at_end if p else None,
-        audit_score=q.audit_mean(session, m.start, m.end),
+        audit_score=q_audits.audit_mean(session, m.start, m.end),
     )
 
 

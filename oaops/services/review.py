@@ -16,21 +16,18 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
 from oaops.errors import InputError
 from oaops.rules.report import Attention, Month
 from oaops.rules.time import utcnow, zone
 from oaops.runs.redact import scrub_text
 from oaops.services import backup as backup_service
 from oaops.services import daily_log
+from oaops.services import problem as problem_service
 from oaops.services import report as report_service
 from oaops.services.context import Context
-from oaops.store import journal
-from oaops.store import reporting as q
-from oaops.store.models import Review
+from oaops.store import journal, reporting, reviews
+from oaops.store.db import Tx
+from oaops.store.reviews import ReviewRow
 
 ACTION_SIGN = "review.sign"
 READ = "read.records"
@@ -126,20 +123,16 @@ def _backup_facts(book: backup_service.BackupLog) -> Any:
 
 
 def problem_log(ctx: Context, month: str) -> list[Any] | None:
-    """The problem-tracking log (问题跟踪处理日志) as `oaops problem log` shows it (issue 6's
-    services.problem.log), or None in a build without the problem library. Its own transaction."""
-    try:
-        from oaops.services import problem as problem_service
-    except ImportError:  # pragma: no cover - a build without R14-R16
-        return None
-    if q.model("Problem") is None:
+    """The problem-tracking log (问题跟踪处理日志) as `oaops problem log` shows it, or None in a
+    build without the problem library. Its own transaction."""
+    if reporting.model("Problem") is None:
         return None
     return list(problem_service.log(ctx, month))
 
 
 def _collect(
     ctx: Context,
-    session: Session,
+    session: Tx,
     m: Month,
     tz: tzinfo,
     book: backup_service.BackupLog,
@@ -157,19 +150,8 @@ def _collect(
     return logs, digests
 
 
-def _view(r: Review) -> ReviewView:
-    return ReviewView(
-        r.month,
-        r.reviewer,
-        r.signed_at,
-        r.findings,
-        {"backup_log": r.backup_log_sha256, "daily_log": r.daily_log_sha256, "problem_log": r.problem_log_sha256},
-        dict(r.attention or {}),
-    )
-
-
-def _existing(session: Session, month: str) -> Review | None:
-    return session.scalars(select(Review).where(Review.month == month)).first()
+def _view(r: ReviewRow) -> ReviewView:
+    return ReviewView(r.month, r.reviewer, r.signed_at, r.findings, dict(r.digests), dict(r.attention))
 
 
 def prepare(ctx: Context, month: str, now: datetime | None = None) -> Prepared:
@@ -183,7 +165,7 @@ def prepare(ctx: Context, month: str, now: datetime | None = None) -> Prepared:
     with ctx.db.transaction() as session:
         logs, digests = _collect(ctx, session, m, tz, book, problems)
         rep = report_service.gather(session, m, tz, ctx.config.settings.timezone, now, ctx.actor.login)
-        existing = _existing(session, m.text)
+        existing = reviews.by_month(session, m.text)
     days = []
     for x in logs:
         worst = "-"
@@ -259,39 +241,29 @@ def sign_text(ctx: Context, month: str, findings_text: str, now: datetime | None
     book = backup_service.log(ctx, m.text, now)
     problems = problem_log(ctx, m.text)
     with ctx.db.transaction() as session:
-        existing = _existing(session, m.text)
+        existing = reviews.by_month(session, m.text)
         if existing is not None:
             raise _signed_twice(existing.month, existing.reviewer, existing.signed_at, tz)
         _logs, digests = _collect(ctx, session, m, tz, book, problems)
         rep = report_service.gather(session, m, tz, ctx.config.settings.timezone, now, ctx.actor.login)
         if rep.empty and not book.entries:
             raise InputError("--month", f"{m.text} has no records to review", "check --month, or OAOPS_DB_URL")
-        row = Review(
-            month=m.text,
-            timezone=ctx.config.settings.timezone,
-            reviewer=ctx.actor.login,
-            signed_at=now,
-            findings=findings,
-            backup_log_sha256=digests["backup_log"],
-            daily_log_sha256=digests["daily_log"],
-            problem_log_sha256=digests["problem_log"],
-            attention=dict(rep.attention) | ({"backup_missing": book.missing_days} if book.missing_days else {}),
-        )
-        session.add(row)
         try:
-            session.flush()
-        except IntegrityError:  # signed by someone else a moment ago (UNIQUE month)
+            row = reviews.create(
+                session,
+                month=m.text,
+                timezone=ctx.config.settings.timezone,
+                reviewer=ctx.actor.login,
+                signed_at=now,
+                findings=findings,
+                digests=digests,
+                attention=dict(rep.attention) | ({"backup_missing": book.missing_days} if book.missing_days else {}),
+                findings_sha256=_sha(findings),
+            )
+        except reviews.SignedTwice:  # signed by someone else a moment ago
             raise InputError(
                 f"review {m.text}", "was signed by someone else just now", "see `oaops review show`"
             ) from None
-        journal.append(
-            session,
-            ctx.actor.login,
-            "review",
-            m.text,
-            "sign",
-            {"digests": digests, "attention": row.attention, "findings_sha256": _sha(findings)},
-        )
         return _view(row)
 
 
@@ -308,7 +280,7 @@ def status(ctx: Context, month: str, now: datetime | None = None) -> ReviewView 
     ctx.require(READ)
     m = report_service.parse_month(month, zone(ctx.config.settings.timezone), now or utcnow())
     with ctx.db.transaction() as session:
-        existing = _existing(session, m.text)
+        existing = reviews.by_month(session, m.text)
         return _view(existing) if existing else None
 
 
@@ -320,7 +292,7 @@ def show(ctx: Context, month: str, now: datetime | None = None) -> Shown:
     book = backup_service.log(ctx, m.text, now)
     problems = problem_log(ctx, m.text)
     with ctx.db.transaction() as session:
-        existing = _existing(session, m.text)
+        existing = reviews.by_month(session, m.text)
         if existing is None:
             raise InputError(
                 f"review {m.text}",

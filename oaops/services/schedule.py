@@ -8,174 +8,30 @@ the lock) and runs the one to run now, one job at a time.
 
 from __future__ import annotations
 
-import importlib
 import os
 import shlex
 import socket
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from oaops.config import Config, Schedule
 from oaops.errors import InputError, PermissionDenied
 from oaops.rules import roles
 from oaops.rules import schedule as rules
-from oaops.rules.runs import Trigger
 from oaops.rules.schedule import OccurrenceState
 from oaops.rules.time import utcnow
-from oaops.runs.ingest import ProgressFn
 from oaops.runs.recover import pid_alive
+from oaops.services import fault, notify
 from oaops.services.context import Context
+from oaops.services.registry import JOBS, Job, register, validate
 from oaops.store import schedules as store
 from oaops.store.schedules import Claim, OccurrenceRow
 
-# ---- the job registry -----------------------------------------------------------------------
-
-RunFn = Callable[[Context, Schedule, datetime, int, ProgressFn], int]
-AssessFn = Callable[[Context, int], tuple[OccurrenceState, str]]
-
-
-@dataclass(frozen=True)
-class Job:
-    """A job a schedule can name. `run` starts and records it and returns the run id; `assess`
-    turns a finished run into the occurrence's state (also for runs a dead tick left behind).
-    Both are "module:function" and imported when a tick runs the job: every command validates
-    the schedules at the door, and should not pay for importing every job's service."""
-
-    name: str
-    action: str  # the permission the ticking user needs (R8)
-    args: Mapping[str, type]  # accepted `args:` and their types
-    run_ref: str
-    assess_ref: str
-
-    @staticmethod
-    def _resolve(ref: str) -> Callable[..., Any]:
-        module, _, name = ref.partition(":")
-        return cast(Callable[..., Any], getattr(importlib.import_module(module), name))
-
-    @property
-    def run(self) -> RunFn:
-        return self._resolve(self.run_ref)
-
-    @property
-    def assess(self) -> AssessFn:
-        return self._resolve(self.assess_ref)
-
-
-JOBS: dict[str, Job] = {}
-
-
-def register(job: Job) -> None:
-    """Later issues (backup, backup-verify, audit, report) register their job here."""
-    JOBS[job.name] = job
-
-
-def _health_run(ctx: Context, schedule: Schedule, now: datetime, timeout: int, progress: ProgressFn) -> int:
-    from oaops.services import health
-
-    inventory = schedule.args.get("inventory")
-    report = health.check(
-        ctx,
-        inventory=_under(ctx.root, str(inventory)) if inventory else None,
-        limit=schedule.limit,
-        forks=schedule.args.get("forks"),
-        progress=progress,
-        trigger=Trigger.SCHEDULE,
-        schedule=schedule.name,
-        timeout=timeout,
-    )
-    return report.run.id
-
-
-def _health_assess(ctx: Context, run_id: int) -> tuple[OccurrenceState, str]:
-    from oaops.services import health
-
-    report = health.report(ctx, run_id)
-    counts: dict[str, int] = {}
-    for h in report.hosts:
-        counts[h.status] = counts.get(h.status, 0) + 1
-    hosts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no hosts"
-    state = rules.state_of_run(report.run.status, healthy=report.exit_code == 0)
-    run = "" if report.run.status == "successful" else f"run {report.run.status}; "
-    return state, f"{run}hosts: {hosts}"
-
-
-# The actions are the services' (health.ACTION, backup.ACTION_RUN, ...); a test keeps them equal.
-BACKUP, AUDIT = "oaops.services.backup", "oaops.services.audit"
-register(
-    Job(
-        "health",
-        "run.health",
-        {"inventory": str, "forks": int},
-        f"{__name__}:_health_run",
-        f"{__name__}:_health_assess",
-    )
-)
-# Backups (R3.3): nightly `backup`, then `backup-verify` proves the newest set of each target.
-register(
-    Job(
-        "backup",
-        "run.backup",
-        # verify: prove each new set by a restore in the same run (R3.3); targets: only these.
-        {"inventory": str, "forks": int, "verify": bool, "targets": list},
-        f"{BACKUP}:scheduled_run",
-        f"{BACKUP}:scheduled_assess",
-    )
-)
-# Compliance audits (R3.3, R10): e.g. weekly `audit` with args {profile: mlps2-level3}.
-register(
-    Job(
-        "audit",
-        "audit.run",
-        {"inventory": str, "forks": int, "profile": str},
-        f"{AUDIT}:scheduled_run",
-        f"{AUDIT}:scheduled_assess",
-    )
-)
-register(
-    Job(
-        "backup-verify",
-        "backup.verify",
-        {"inventory": str, "forks": int},
-        f"{BACKUP}:scheduled_verify",
-        f"{BACKUP}:scheduled_verify_assess",
-    )
-)
-
-
-def validate(cfg: Config) -> None:
-    """At the door (every command): each schedule names a job this version has, with its arguments."""
-    available = ", ".join(sorted(JOBS))
-    for s in cfg.schedules.values():
-        job = JOBS.get(s.job)
-        if job is None:
-            raise InputError(
-                cfg.schedule_field(s, "job"),
-                f"schedule {s.name!r}: job {s.job!r} is not available in this version (available: {available})",
-                "remove the schedule until its job exists",
-            )
-        for key, value in s.args.items():
-            kind = job.args.get(key)
-            if kind is None:
-                known = ", ".join(sorted(job.args)) or "none"
-                raise InputError(
-                    cfg.schedule_field(s, f"args.{key}"),
-                    f"schedule {s.name!r}: job {s.job!r} takes no argument {key!r} (it takes: {known})",
-                    "remove or rename the argument",
-                )
-            # bool is an int in Python: `forks: true` must not pass as an integer, nor 1 as a flag.
-            if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
-                what = {int: "an integer", str: "a string", bool: "true or false", list: "a list"}.get(
-                    kind, kind.__name__
-                )
-                raise InputError(
-                    cfg.schedule_field(s, f"args.{key}"),
-                    f"schedule {s.name!r}: {value!r} is not {what}",
-                    f"give {what}",
-                )
+# The job registry lives in services.registry (re-exported: tests and later issues register here).
 
 
 # ---- one tick -------------------------------------------------------------------------------
@@ -206,9 +62,18 @@ class TickReport:
 # `schedule.failed` (recorded, retried until sent); the occurrence record, the journal, the tick's
 # output line and its exit code 1 are the signal too.
 def _notify_failed(ctx: Context, schedule: Schedule, outcome: Outcome) -> None:
-    from oaops.services import notify
-
-    notify.schedule_failed(ctx, schedule, outcome)
+    notify.emit(
+        ctx,
+        "schedule.failed",
+        record_kind="schedule",
+        record_id=schedule.name,
+        schedule=schedule.name,
+        job=outcome.job,
+        due_at=notify.local_time(ctx, outcome.due_at),
+        state=outcome.state,
+        run=outcome.run_id,
+        detail=outcome.detail,
+    )
 
 
 ON_FAILURE: list[Callable[[Context, Schedule, Outcome], None]] = [_notify_failed]
@@ -260,8 +125,6 @@ def run_due(ctx: Context, now: datetime) -> TickReport:
                 input_error = input_error or refused
                 outcomes.append(outcome)
         # Every tick also retries failed notifications and lets long faults escalate (R12, R13).
-        from oaops.services import fault, notify
-
         notify.retry_quietly(ctx, now)
         fault.recompute_quietly(ctx, now)
     bad = {OccurrenceState.FAILED.value, OccurrenceState.TIMEOUT.value, OccurrenceState.MISSED.value}
@@ -535,3 +398,6 @@ def install(ctx: Context, kind: str, dest: Path | None, user: str, dry_run: bool
             ) from None
         written.append(UnitFile(f.path, f.text, "written"))
     return written
+
+
+__all__ = ["JOBS", "Job", "register", "validate"]

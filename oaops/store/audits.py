@@ -164,6 +164,10 @@ def save(
         "scored",
         {"profile": profile, "scope": scope, "score": score, "counts": counts, "results": len(results)},
     )
+    from oaops.store.runs import set_outcome  # the run finished before it was scored
+
+    session.flush()
+    set_outcome(session, session.get_one(Run, run_id))
     return True
 
 

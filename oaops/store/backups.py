@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from oaops.rules.backup import BackupStatus, Keep, VerifyStatus
 from oaops.rules.time import utcnow
 from oaops.store import journal
-from oaops.store.models import Backup, Run
+from oaops.store.models import Backup, Journal, Run
 
 KINDS = ("backup", "backup_verify", "backup_restore", "backup_copy")
 
@@ -112,12 +112,28 @@ def _time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _find(session: Session, host: str, target: Any, set_id: Any) -> Backup | None:
+@dataclass(frozen=True)
+class _Found:
+    """What the writers below need to know of a recorded set; they write through `_set`."""
+
+    id: int
+    verified_at: datetime | None
+    pruned_at: datetime | None
+
+
+def _find(session: Session, host: str, target: Any, set_id: Any) -> _Found | None:
     if not target or not set_id:
         return None
-    return session.scalars(
-        select(Backup).where(Backup.host == host, Backup.target == str(target), Backup.set_id == str(set_id))
+    row = session.execute(
+        select(Backup.id, Backup.verified_at, Backup.pruned_at).where(
+            Backup.host == host, Backup.target == str(target), Backup.set_id == str(set_id)
+        )
     ).first()
+    return None if row is None else _Found(row[0], row[1], row[2])
+
+
+def _set(session: Session, backup_id: int, **values: Any) -> None:
+    session.execute(update(Backup).where(Backup.id == backup_id).values(**values))
 
 
 def apply(session: Session, run_id: int, task_result_id: int | None, host: str, payload: BackupPayload) -> None:
@@ -214,7 +230,7 @@ def _prune(session: Session, run_id: int, host: str, p: dict[str, Any], actor: s
     if row is not None:
         if row.pruned_at is not None:
             return
-        row.pruned_at, row.prune_run_id, row.prune_reason = utcnow(), run_id, reason
+        _set(session, row.id, pruned_at=utcnow(), prune_run_id=run_id, prune_reason=reason)
         record_id: str | int = row.id
     else:  # a set this records database never saw (made by plain ansible-playbook): still recorded
         record_id = f"{host}:{p.get('target')}/{p.get('set_id')}"
@@ -229,10 +245,14 @@ def _verified(session: Session, run_id: int, host: str, r: dict[str, Any], actor
     checks = r.get("checks") or []
     if row is None:
         return
-    row.verify_status = str(status)
-    row.verified_at = _time(r.get("verified_at")) or utcnow()
-    row.verify_run_id = run_id
-    row.verify_detail = {"checks": checks, "reason": r.get("reason") or "", "duration_s": r.get("duration_s")}
+    _set(
+        session,
+        row.id,
+        verify_status=str(status),
+        verified_at=_time(r.get("verified_at")) or utcnow(),
+        verify_run_id=run_id,
+        verify_detail={"checks": checks, "reason": r.get("reason") or "", "duration_s": r.get("duration_s")},
+    )
     failed = [f"{c.get('item')}: {c.get('check')}" for c in checks if not c.get("ok")]
     journal.append(
         session,
@@ -240,7 +260,7 @@ def _verified(session: Session, run_id: int, host: str, r: dict[str, Any], actor
         "backup",
         row.id,
         "verify",
-        {"status": row.verify_status, "checks": len(checks), "failed": failed, "reason": r.get("reason") or ""},
+        {"status": str(status), "checks": len(checks), "failed": failed, "reason": r.get("reason") or ""},
     )
 
 
@@ -248,16 +268,15 @@ def _copied(session: Session, host: str, r: dict[str, Any], actor: str) -> None:
     row = _find(session, host, r.get("target"), r.get("set_id"))
     if row is None or r.get("status") not in ("ok", "failed"):
         return
-    row.copy_status = str(r["status"])
-    row.copy_location = str(r.get("location") or "")[:1024] or None
-    row.copied_at = utcnow()
+    status, location = str(r["status"]), str(r.get("location") or "")[:1024] or None
+    _set(session, row.id, copy_status=status, copy_location=location, copied_at=utcnow())
     journal.append(
         session,
         actor,
         "backup",
         row.id,
         "copy",
-        {"status": row.copy_status, "location": row.copy_location, "reason": r.get("reason") or ""},
+        {"status": status, "location": location, "reason": r.get("reason") or ""},
     )
 
 
@@ -282,8 +301,6 @@ def detail(session: Session, backup_id: int) -> BackupDetail | None:
     b = session.get(Backup, backup_id)
     if b is None:
         return None
-    from oaops.store.models import Journal
-
     history = [
         {"seq": j.seq, "at": j.at, "actor": j.actor, "action": j.action, "data": j.data}
         for j in session.scalars(

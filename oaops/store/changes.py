@@ -19,10 +19,11 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from oaops.rules import change as rules
 from oaops.rules.time import utcnow
 from oaops.store import journal
 from oaops.store.db import Database, advisory_lock
-from oaops.store.models import Change, ChangeEvent, ChangeLock, ChangeStep, Run
+from oaops.store.models import Change, ChangeEvent, ChangeLock, ChangeStep, Run, TaskResult
 
 ID_LOCK_KEY = 0x0A0B5004  # PostgreSQL advisory lock: two `change new` never take the same number
 KIND = "change"
@@ -57,12 +58,7 @@ class ChangeRow:
     @property
     def awaiting_retro_approval(self) -> bool:
         """An emergency change that ran before approval stays open until someone else approves it."""
-        return (
-            self.change_class == "emergency"
-            and self.approver is None
-            and self.retro_approver is None
-            and (self.state not in ("draft", "submitted", "approved", "rejected", "cancelled"))
-        )
+        return rules.awaiting_retro_approval(self.change_class, self.state, self.approver, self.retro_approver)
 
 
 @dataclass(frozen=True)
@@ -160,10 +156,6 @@ def create(session: Session, actor: str, year: int, fields: dict[str, Any]) -> s
     session.flush()
     _event(session, change_id, actor, "create", None, change.state, "", {"title": change.title})
     return change_id
-
-
-def get(session: Session, change_id: str, lock: bool = False) -> Change | None:
-    return session.get(Change, change_id, with_for_update=lock)
 
 
 def _event(
@@ -432,6 +424,31 @@ def detail(session: Session, change_id: str) -> ChangeDetail | None:
         steps,
         locks,
     )
+
+
+def get(session: Session, change_id: str) -> ChangeRow | None:
+    c = session.get(Change, change_id)
+    return None if c is None else _row(c)
+
+
+@dataclass(frozen=True)
+class TaskDiff:
+    """What a task of a change's run reported as its diff (Ansible's `diff`: a dict or a list)."""
+
+    host: str
+    task: str
+    diff: Any
+    changed: bool
+
+
+def task_diffs(session: Session, run_id: int) -> list[TaskDiff]:
+    """The diffs the tasks of one run reported, in the order they ran (a preview's or an apply's)."""
+    rows = session.execute(
+        select(TaskResult.host, TaskResult.task, TaskResult.result, TaskResult.changed)
+        .where(TaskResult.run_id == run_id)
+        .order_by(TaskResult.counter)
+    ).all()
+    return [TaskDiff(host, task, (result or {}).get("diff"), bool(changed)) for host, task, result, changed in rows]
 
 
 def runs_of(session: Session, change_id: str) -> list[int]:

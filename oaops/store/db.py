@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
@@ -19,6 +19,10 @@ from sqlalchemy.exc import NoSuchModuleError as _NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from oaops.errors import InputError
+
+# The unit of work a service holds (from `Database.transaction()`) and hands to store functions:
+# services name its type through this alias, so SQLAlchemy stays inside the store.
+Tx: TypeAlias = Session
 
 _MIGRATED: set[str] = set()
 _LOCK = threading.Lock()
@@ -76,7 +80,17 @@ def make_engine(url: str) -> Engine:
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).parent
+            # the site's own var/ is made on first use; any other folder must exist, or a typo
+            # would start a new, empty (and "intact") record set somewhere else (issue 15)
+            if folder.name == "var" and folder.parent.is_dir():
+                folder.mkdir(mode=0o700, exist_ok=True)
+            elif not folder.is_dir():
+                raise InputError(
+                    "db_url",
+                    f"the folder {folder} of {describe(url)} does not exist",
+                    "create it first, or correct OAOPS_DB_URL / settings.db_url",
+                )
         kwargs["connect_args"] = {"timeout": 60, "isolation_level": None}
     elif parsed.get_backend_name() == "postgresql":
         if parsed.get_driver_name() in ("psycopg2", "") and parsed.drivername == "postgresql":
@@ -85,7 +99,7 @@ def make_engine(url: str) -> Engine:
         kwargs["pool_pre_ping"] = True
     try:
         engine = create_engine(parsed, **kwargs)
-    except (ArgumentError, _NoSuchModuleError) as exc:
+    except (ArgumentError, _NoSuchModuleError, ImportError) as exc:  # ImportError: the driver is not installed
         raise InputError("db_url", f"{describe(url)}: {exc}", "use a sqlite or postgresql+psycopg URL") from None
     if engine.dialect.name == "sqlite":
         _sqlite_pragmas(engine)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from oaops.store import journal
 from oaops.store.db import advisory_lock
-from oaops.store.models import Fault, FaultStep, Run
+from oaops.store.models import Fault, FaultStep, TaskResult
 
 KIND = "fault"
 REF_LOCK = 0x0A0B6001
@@ -108,23 +108,41 @@ def next_ref(session: Session, prefix: str, model: Any, year: int) -> str:
     return f"{stem}{n:04d}"
 
 
-def create(session: Session, actor: str, at: datetime, **values: Any) -> Fault:
+def lock_refs(session: Session) -> None:
+    """Take the lock that guards the reference numbers (see above) until the transaction ends: a
+    check-then-create under it (one fault per service) cannot race another process."""
+    advisory_lock(session, REF_LOCK)
+
+
+def create(session: Session, actor: str, at: datetime, **values: Any) -> FaultRow:
     fault = Fault(ref=next_ref(session, "FLT", Fault, at.year), opened_by=actor, opened_at=at, **values)
     session.add(fault)
     session.flush()
-    return fault
+    return _row(fault)
+
+
+def update(session: Session, fault_id: int, **values: Any) -> FaultRow:
+    """Set columns of one fault (state, level, timestamps, cause) in the caller's transaction; the
+    step that explains the change is `add_step`'s."""
+    fault = session.get_one(Fault, fault_id)
+    for key, value in values.items():
+        if key not in Fault.__table__.columns or key in ("id", "ref"):
+            raise ValueError(f"fault has no writable column {key!r}")
+        setattr(fault, key, value)
+    session.flush()
+    return _row(fault)
 
 
 def add_step(
     session: Session,
-    fault: Fault,
+    fault: FaultRow,
     step: str,
     actor: str,
     at: datetime,
     note: str = "",
     run_id: int | None = None,
     data: dict[str, Any] | None = None,
-) -> FaultStep:
+) -> FaultStepRow:
     """One timeline entry (R13) and its journal entry, in the caller's transaction."""
     row = FaultStep(
         fault_id=fault.id, step=step, state=fault.state, actor=actor, at=at, note=note, run_id=run_id, data=data or {}
@@ -139,36 +157,47 @@ def add_step(
     if fault.cause:
         entry["cause"] = fault.cause
     journal.append(session, actor, KIND, fault.ref, step, entry)
-    return row
+    return _step_row(row)
 
 
-def by_ref(session: Session, ref: str, lock: bool = False) -> Fault | None:
+def _by_ref(session: Session, ref: str, lock: bool = False) -> Fault | None:
     q = select(Fault).where(Fault.ref == ref.upper())
     if lock:
         q = q.with_for_update()
     return session.scalars(q).first()
 
 
+def by_ref(session: Session, ref: str, lock: bool = False) -> FaultRow | None:
+    """The fault by its reference; `lock` holds its row until the transaction ends (PostgreSQL)."""
+    fault = _by_ref(session, ref, lock)
+    return None if fault is None else _row(fault)
+
+
 def detail(session: Session, ref: str) -> FaultDetail | None:
-    fault = by_ref(session, ref)
+    fault = _by_ref(session, ref)
     if fault is None:
         return None
     steps = session.scalars(select(FaultStep).where(FaultStep.fault_id == fault.id).order_by(FaultStep.id)).all()
     return FaultDetail(_row(fault), [_step_row(s) for s in steps])
 
 
-def view(fault: Fault) -> FaultRow:
-    return _row(fault)
-
-
-def open_for_service(session: Session, service: str, active: list[str]) -> Fault | None:
-    return session.scalars(
+def open_for_service(session: Session, service: str, active: list[str]) -> FaultRow | None:
+    fault = session.scalars(
         select(Fault).where(Fault.service == service, Fault.state.in_(active)).order_by(Fault.id)
     ).first()
+    return None if fault is None else _row(fault)
 
 
-def active(session: Session, states: list[str]) -> list[Fault]:
-    return list(session.scalars(select(Fault).where(Fault.state.in_(states)).order_by(Fault.id)))
+def has_step_of_run(session: Session, fault_id: int, run_id: int) -> bool:
+    """Whether the fault's timeline already names the run (one alert line per health run)."""
+    found = session.scalar(
+        select(FaultStep.id).where(FaultStep.fault_id == fault_id, FaultStep.run_id == run_id).limit(1)
+    )
+    return found is not None
+
+
+def active(session: Session, states: list[str]) -> list[FaultRow]:
+    return [_row(f) for f in session.scalars(select(Fault).where(Fault.state.in_(states)).order_by(Fault.id))]
 
 
 def listing(
@@ -182,5 +211,14 @@ def listing(
     return [_row(f) for f in session.scalars(q)]
 
 
-def run_of(session: Session, run_id: int) -> Run | None:
-    return session.get(Run, run_id)
+def triage_evidence(session: Session, run_id: int) -> dict[str, Any]:
+    """host -> cause category -> findings and facts, from the triage module's results of a run; a
+    host whose triage task failed or was unreachable gets that as its one finding (R13)."""
+    out: dict[str, Any] = {}
+    for t in session.scalars(select(TaskResult).where(TaskResult.run_id == run_id).order_by(TaskResult.id)):
+        payload = (t.result or {}).get("oaops")
+        if isinstance(payload, dict) and payload.get("kind") == "triage":
+            out[t.host] = payload.get("evidence") or {}
+        elif t.status in ("failed", "unreachable") and t.host not in out:
+            out[t.host] = {"other": {"findings": [f"{t.status}: {t.msg}"[:500]], "facts": {}}}
+    return out

@@ -60,6 +60,7 @@ class Run(Base):
     schedule: Mapped[str | None] = mapped_column(String(128))
     change_id: Mapped[str | None] = mapped_column(String(32), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
+    outcome: Mapped[str | None] = mapped_column(String(16), index=True)  # rules.runs.Outcome, once finished
     rc: Mapped[int | None] = mapped_column(Integer)
     check_mode: Mapped[bool] = mapped_column(Boolean, default=False)
     forks: Mapped[int] = mapped_column(Integer, default=10)
@@ -576,3 +577,20 @@ class Review(Base):
 
 # Report queries select a month of backups by time (R6); backups had no index on started_at alone.
 Index("ix_backups_started_at", Backup.started_at)
+
+
+# ---- locks of jobs that must not run twice (issue 15) -------------------------------------------
+
+
+class JobLock(Base):
+    """One thing a job works on, held while it runs: e.g. `backup:<host>:<target>`. The primary key
+    is the lock (a second holder fails to insert, on SQLite and PostgreSQL, from any control node);
+    holder host and pid let the next command take over a lock whose process is gone."""
+
+    __tablename__ = "job_locks"
+
+    name: Mapped[str] = mapped_column(String(300), primary_key=True)
+    job: Mapped[str] = mapped_column(String(64))
+    holder_host: Mapped[str] = mapped_column(String(255))
+    holder_pid: Mapped[int]
+    acquired_at: Mapped[datetime]

@@ -11,15 +11,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from oaops.rules.runs import RunStatus, may_move
+from oaops.rules.runs import Outcome, RunStatus, may_move, outcome
 from oaops.rules.time import utcnow
 from oaops.store import backups as store_backups
 from oaops.store import journal
 from oaops.store.backups import BackupPayload
-from oaops.store.models import Check, HostResult, Journal, Run, TaskResult
+from oaops.store.models import Check, ControlResult, HostResult, Journal, Run, TaskResult
 
 STAT_KEYS = ("ok", "changed", "failed", "unreachable", "skipped", "rescued", "ignored")
 
@@ -77,6 +77,7 @@ class RunRow:
     hosts: int
     failed_hosts: int
     schedule: str | None = None  # the schedule's name when trigger is schedule (R3.1)
+    outcome: str | None = None  # ok / warning / critical / failed / unreachable, once finished
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class HostRow:
     skipped: int
     rescued: int
     ignored: int
+    reason: str = ""  # why a failed or unreachable host is so: its first failed task's message
 
 
 @dataclass(frozen=True)
@@ -245,6 +247,9 @@ def save_batch(session: Session, run_id: int, tasks: Sequence[TaskRecord]) -> in
     if fresh:
         run = session.get_one(Run, run_id)
         run.events_ingested = (run.events_ingested or 0) + len(fresh)
+        if run.status != RunStatus.RUNNING.value and checks:
+            session.flush()
+            set_outcome(session, run)  # checks derived from the records after the run (backup age)
     return len(fresh)
 
 
@@ -307,7 +312,26 @@ def finish(
     run.error = error
     if stats is not None:
         run.stats = stats
+    session.flush()
+    set_outcome(session, run)
     journal.append(session, actor, "run", run_id, status.value, {"rc": rc, "error": error})
+
+
+def set_outcome(session: Session, run: Run) -> Outcome:
+    """What came of a finished run, from its hosts' counters and its checks (rules.runs.outcome)."""
+    failed, unreachable = session.execute(
+        select(
+            func.count().filter(HostResult.failed > 0),
+            func.count().filter(HostResult.unreachable > 0),
+        ).where(HostResult.run_id == run.id)
+    ).one()
+    statuses = set(session.scalars(select(Check.status).where(Check.run_id == run.id).distinct()))
+    # an audit's controls: a failed control is a critical finding, one not evaluated a warning
+    controls = set(session.scalars(select(ControlResult.status).where(ControlResult.run_id == run.id).distinct()))
+    statuses |= {"critical" for s in controls if s == "fail"} | {"warning" for s in controls if s == "error"}
+    result = outcome(RunStatus(run.status), int(failed or 0), int(unreachable or 0), statuses)
+    run.outcome = result.value
+    return result
 
 
 # ---- reads ------------------------------------------------------------------------------------
@@ -336,6 +360,7 @@ def _row(run: Run, hosts: int, failed_hosts: int) -> RunRow:
         hosts=hosts,
         failed_hosts=failed_hosts,
         schedule=run.schedule,
+        outcome=run.outcome,
     )
 
 
@@ -357,8 +382,11 @@ def list_runs(
     since: datetime | None = None,
     status: str | None = None,
     limit: int = 50,
+    outcome: str | None = None,
 ) -> list[RunRow]:
     q = select(Run).order_by(Run.id.desc()).limit(limit)
+    if outcome:
+        q = q.where(Run.outcome == outcome)
     if kind:
         q = q.where(Run.kind == kind)
     if since:
@@ -374,10 +402,6 @@ def detail(session: Session, run_id: int) -> RunDetail | None:
     run = session.get(Run, run_id)
     if run is None:
         return None
-    hosts = [
-        HostRow(h.host, h.ok, h.changed, h.failed, h.unreachable, h.skipped, h.rescued, h.ignored)
-        for h in session.scalars(select(HostResult).where(HostResult.run_id == run_id).order_by(HostResult.host))
-    ]
     checks = [
         CheckRow(c.host, c.layer, c.name, c.target, c.value, c.unit, c.warning, c.critical, c.status, c.detail)
         for c in session.scalars(select(Check).where(Check.run_id == run_id).order_by(Check.id))
@@ -390,6 +414,16 @@ def detail(session: Session, run_id: int) -> RunDetail | None:
             .order_by(TaskResult.id)
         )
     ]
+    why: dict[str, str] = {}
+    for t in failed:
+        why.setdefault(t.host, f"{t.status}: {t.msg}".strip())
+    hosts = [
+        HostRow(
+            h.host, h.ok, h.changed, h.failed, h.unreachable, h.skipped, h.rescued, h.ignored,
+            why.get(h.host, "unreachable" if h.unreachable else "a task failed") if h.failed or h.unreachable else "",
+        )
+        for h in session.scalars(select(HostResult).where(HostResult.run_id == run_id).order_by(HostResult.host))
+    ]  # fmt: skip
     task_count = session.scalar(select(func.count()).select_from(TaskResult).where(TaskResult.run_id == run_id))
     bad = sum(1 for h in hosts if h.failed or h.unreachable)
     return RunDetail(
@@ -402,6 +436,18 @@ def detail(session: Session, run_id: int) -> RunDetail | None:
         checks=checks,
         failed_tasks=failed,
         task_count=int(task_count or 0),
+    )
+
+
+def inventory_of(session: Session, run_id: int) -> str | None:
+    """The inventory path a run used, or None when there is no such run."""
+    return session.scalar(select(Run.inventory).where(Run.id == run_id))
+
+
+def newest_started_after(session: Session, kind: str, after: datetime) -> int | None:
+    """The id of the newest run of `kind` that started after `after`, or None."""
+    return session.scalar(
+        select(Run.id).where(Run.kind == kind, Run.started_at > after).order_by(Run.started_at.desc()).limit(1)
     )
 
 
@@ -453,3 +499,39 @@ def check_statuses_since(session: Session, since: datetime) -> list[tuple[str, s
 def _stderr(result: Any) -> str:
     value = result.get("stderr") if isinstance(result, dict) else None
     return value[-4000:] if isinstance(value, str) else ""
+
+
+def run_stats(session: Session, run_id: int) -> dict[str, Any]:
+    run = session.get(Run, run_id)
+    return dict(run.stats or {}) if run is not None else {}
+
+
+def fill_outcomes(session: Session) -> int:
+    """Outcomes of finished runs written without finish() (generated demo records), in bulk."""
+    todo = session.execute(select(Run.id, Run.status).where(Run.outcome.is_(None), Run.status != "running")).all()
+    if not todo:
+        return 0
+    bad: dict[int, tuple[int, int]] = {}
+    for run_id, failed, unreachable in session.execute(
+        select(
+            HostResult.run_id,
+            func.count().filter(HostResult.failed > 0),
+            func.count().filter(HostResult.unreachable > 0),
+        ).group_by(HostResult.run_id)
+    ):
+        bad[run_id] = (int(failed or 0), int(unreachable or 0))
+    found: dict[int, set[str]] = {}
+    for run_id, status in session.execute(select(Check.run_id, Check.status).distinct()):
+        found.setdefault(run_id, set()).add(status)
+    as_check = {"fail": "critical", "error": "warning"}
+    for run_id, status in session.execute(select(ControlResult.run_id, ControlResult.status).distinct()):
+        if status in as_check:
+            found.setdefault(run_id, set()).add(as_check[status])
+    by_outcome: dict[str, list[int]] = {}
+    for run_id, status in todo:
+        value = outcome(RunStatus(status), *bad.get(run_id, (0, 0)), found.get(run_id, set())).value
+        by_outcome.setdefault(value, []).append(run_id)
+    for value, ids in by_outcome.items():
+        for i in range(0, len(ids), 500):
+            session.execute(update(Run).where(Run.id.in_(ids[i : i + 500])).values(outcome=value))
+    return len(todo)

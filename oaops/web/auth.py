@@ -25,7 +25,8 @@ import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from oaops.config import Config, User, WebSettings
+from oaops.config import Config, User
+from oaops.config_estate import WebSettings
 from oaops.errors import InputError
 
 CREDENTIALS = "var/web-credentials.json"

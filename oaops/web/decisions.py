@@ -18,7 +18,7 @@ from oaops.reports import charts
 from oaops.services import audit, change
 from oaops.services import scope as scope_service
 from oaops.web import decide
-from oaops.web.app import Page
+from oaops.web.console import Page
 from oaops.web.pages import _month, _site_wide, _visible_change
 
 

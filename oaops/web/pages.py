@@ -17,7 +17,7 @@ from oaops.reports import render as report_render
 from oaops.rules.time import local_date
 from oaops.services import backup, change, fault, problem, records, report, review
 from oaops.services import scope as scope_service
-from oaops.web.app import Page
+from oaops.web.console import Page
 
 READ = "read.records"
 
@@ -164,7 +164,7 @@ def _lang(p: Page) -> str:
 
 
 def _report_response(html: str, fmt: str, name: str) -> Response:
-    from oaops.web.app import REPORT_CSP
+    from oaops.web.console import REPORT_CSP
 
     if fmt not in ("html", "pdf"):
         raise InputError(f"report format {fmt!r}", "does not exist", "use .pdf, or no suffix for the page")

@@ -569,3 +569,19 @@ def test_a_remote_host_backs_up_over_ssh_and_copies_to_a_backup_host(
     copied = only_set(remote / "docs")
     assert copied.name == result["set_id"] and (copied / "SHA256SUMS").is_file()
     assert not list(remote.rglob("*.partial"))
+
+
+def test_a_restore_path_that_resolves_onto_another_folder_is_refused(store: Path, tmp_path: Path) -> None:
+    """R3.3, issue 15: `--to /srv/new/../live` or a link onto a live folder never replaces it without force."""
+    target = files_target(store)
+    run_module({"dir": str(tmp_path / "bk"), "targets": [target]})
+    live = tmp_path / "live"
+    live.mkdir()
+    (live / "keep.txt").write_text("live data\n")
+    (tmp_path / "link").symlink_to(live)
+    for to in (f"{tmp_path}/new/../live", str(tmp_path / "link")):
+        params = {"action": "restore", "dir": str(tmp_path / "bk"), "targets": [target], "only": ["docs"]}
+        result = run_module({**params, "restore_to": to})
+        assert result["failed"] is True and f"resolves to '{live}'" in result["msg"], result["msg"]
+    assert sorted(p.name for p in live.iterdir()) == ["keep.txt"]
+    assert not (tmp_path / "new").exists()

@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from oaops import demo_data
 from oaops.cli.main import main
+from oaops.rules import time as time_rules
 from oaops.runs.ingest import backup_from
 from oaops.services import backup as service
 from oaops.services.context import open_context
@@ -182,7 +183,7 @@ def test_list_show_and_their_json(bk: BackupSite) -> None:
 
 
 def test_the_backup_log_of_the_month(bk: BackupSite) -> None:
-    tz = service.rules.zone("Asia/Shanghai")
+    tz = time_rules.zone("Asia/Shanghai")
     month = datetime.now(UTC).astimezone(tz).strftime("%Y-%m")
     code, out, _ = cli(bk.site, ["backup", "log", "--month", month, "--json"])
     log = json.loads(out)

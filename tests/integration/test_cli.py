@@ -3,6 +3,10 @@ written), runs and journal commands on real SQLite and PostgreSQL records."""
 
 from __future__ import annotations
 
+import importlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -10,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from oaops import config
-from oaops.cli.main import cli, main
+from oaops.cli.main import COMMANDS, SUMMARY, cli, main
 from oaops.store import migrate
 from tests.integration.conftest import Site
 
@@ -33,6 +37,37 @@ def test_every_command_has_help_ending_with_an_example(name: str, cmd: click.Com
     assert cmd.help, f"{name} has no help"
     assert cmd.epilog and cmd.epilog.startswith("Example"), f"{name} has no example"
     assert "oaops" in cmd.epilog
+
+
+def test_help_lists_each_group_by_its_own_first_sentence() -> None:
+    """`oaops --help` shows SUMMARY instead of importing every group: it must say what the groups say."""
+    assert set(SUMMARY) == set(COMMANDS)
+    for name in COMMANDS:
+        cmd = importlib.import_module(f"oaops.cli.{name}").command
+        for limit in (30, 45, 80, 200):
+            shown = click.Command(name, help=SUMMARY[name]).get_short_help_str(limit)
+            assert shown == cmd.get_short_help_str(limit), f"SUMMARY[{name!r}] in oaops/cli/main.py is out of date"
+
+
+def _modules_after(args: list[str], env: dict[str, str]) -> set[str]:
+    """The modules a fresh `oaops ARGS` process imported (a new interpreter: this one has them all)."""
+    code = (
+        "import sys\nfrom oaops.cli.main import main\n"
+        f"code = main({args!r})\nprint(' '.join(sys.modules))\nsys.exit(code)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return set(proc.stdout.strip().splitlines()[-1].split())
+
+
+def test_help_and_runs_list_import_only_what_they_use(site: Site) -> None:
+    """The fixed cost of a command is its imports: `--help` opens no records, `runs list` starts no run."""
+    help_modules = _modules_after(["--help"], site.env())
+    assert not {m for m in help_modules if m.startswith(("sqlalchemy", "oaops.services", "oaops.store"))}
+    listed = _modules_after(["runs", "list"], site.env())
+    assert "oaops.store.runs" in listed
+    unused = ("ansible", "ansible_runner", "oaops.runs.ingest", "oaops.runs.runner", "oaops.services.health")
+    assert not {m for m in listed if m in unused or m.split(".")[0] in unused}
 
 
 def test_init_writes_a_valid_starter_and_then_leaves_it_alone(

@@ -375,9 +375,9 @@ def test_steps_and_refusals_on_sqlite_and_postgresql(fsite: Site) -> None:
 def test_a_person_sets_the_level_with_a_reason_and_the_rules_escalate_with_time(fsite: Site) -> None:
     from datetime import timedelta
 
+    from oaops.rules.time import utcnow
     from oaops.services import fault as fault_service
     from oaops.services.context import open_context
-    from oaops.store.models import utcnow
 
     code, out, err = call(fsite, ["fault", "open", "--summary", "公文流转缓慢", "--hosts", "localhost"])
     assert code == 0 and "Ⅲ级 (III)" in out, err

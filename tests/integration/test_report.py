@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,13 @@ from sqlalchemy import func, select, text
 
 from oaops import demo_year
 from oaops.cli.main import main
-from oaops.rules.backup import zone
 from oaops.rules.report import month
+from oaops.rules.time import zone
+from oaops.services import report as report_service
+from oaops.store import changes as store_changes
 from oaops.store.db import Database, open_database
 from oaops.store.models import Audit, Backup, Check, ControlResult, Journal, ScheduleOccurrence
+from oaops.store.reporting import changes as q_changes
 from tests.fixtures import pg
 from tests.fixtures.services import require
 from tests.integration.conftest import Site
@@ -224,6 +227,94 @@ def test_monthly_figures_match_the_tables(demo: Demo) -> None:
     assert sum(n for _lv, n, _h in r["faults"]["mttr"]) == restored
     if failed:
         assert r["attention"]["backup_failed"] == failed
+
+
+def _walk_change(session: Any, ctype: str, cclass: str, outcome: str, n: int) -> str:
+    """One change through the real change store, as the commands record it: requested, approved,
+    executed, verified, ended by `outcome`, reviewed (an event that keeps the final state) and closed."""
+    start = datetime(2026, 10, 10, 1, tzinfo=UTC)
+    cid = store_changes.create(
+        session,
+        "tech",
+        2026,
+        {
+            "type": ctype,
+            "change_class": cclass,
+            "template": None,
+            "title": f"change {n}",
+            "reason": "test",
+            "risk": "low",
+            "state": "draft",
+            "requester": "tech",
+            "inventory": "inventories/local",
+            "limit": "localhost",
+            "hosts": ["localhost"],
+            "playbook": "playbooks/change_nginx.yml",
+            "variables": {},
+            "request": {},
+            "request_file": "",
+            "window_start": start,
+            "window_end": start.replace(hour=5),
+            "window_tz": "Asia/Shanghai",
+            "approval_manifest": {},
+        },
+    )
+    final = {"succeed": "succeeded", "roll_back": "rolled_back", "fail": "failed"}[outcome]
+    for actor, action, a, b in (
+        ("tech", "submit", "draft", "submitted"),
+        ("boss", "approve", "submitted", "approved"),
+        ("tech", "execute", "approved", "executing"),
+        ("tech", "verify", "executing", "verifying"),
+        ("tech", outcome, "verifying", final),
+    ):
+        store_changes.move(session, cid, actor, action, a, b)
+    if cclass == "emergency":  # approved afterwards: one more event that keeps the final state
+        store_changes.note(session, cid, "boss2", "retro_approve", "approved afterwards")
+    store_changes.note(session, cid, "tech", "review", "went as planned", review_note="went as planned")
+    store_changes.move(session, cid, "boss", "close", final, "closed")
+    return cid
+
+
+def test_each_executed_change_counts_once_by_its_outcome(records: Database) -> None:
+    """R6 (issue 18): the review, the retrospective approval and the close keep or follow the final
+    state; the change figures count each executed change once, by how its execution ended. Four
+    changes run, reviewed and closed, and one rolled back: 5 executed, 4 succeeded, 1 rollback."""
+    before = datetime.now(UTC)
+    with records.transaction() as session:
+        for n in range(3):
+            _walk_change(session, "configuration_parameter", "normal", "succeed", n)
+        _walk_change(session, "configuration_parameter", "emergency", "succeed", 3)
+        _walk_change(session, "software_upgrade", "normal", "roll_back", 4)
+    after = datetime.now(UTC) + timedelta(seconds=1)
+    with records.transaction() as session:
+        section = report_service.change_section(session, before, after)
+        outcomes = q_changes.change_outcomes(session, before, after)
+        events = dict(
+            session.execute(
+                text(
+                    "SELECT to_state, count(*) FROM change_events"
+                    " WHERE to_state IN ('succeeded', 'rolled_back', 'failed') GROUP BY to_state"
+                )
+            )
+            .tuples()
+            .all()
+        )
+    # what the figure used to count: every event ending in an outcome state, the review and the
+    # retrospective approval included (9 "succeeded" for 4 changes, 2 rollbacks for one)
+    assert events == {"succeeded": 9, "rolled_back": 2}
+    assert outcomes == {
+        ("configuration_parameter", "normal"): {"succeeded": 3},
+        ("configuration_parameter", "emergency"): {"succeeded": 1},
+        ("software_upgrade", "normal"): {"rolled_back": 1},
+    }
+    assert section is not None
+    assert section.requested == 5 and section.executions == 5 and section.rollbacks == 1
+    assert section.success_pct == 80.0 and section.emergency_pct == 20.0
+    rows = {r.type: r for r in section.rows}
+    assert (rows["configuration_parameter"].executions, rows["configuration_parameter"].succeeded) == (4, 4)
+    assert rows["configuration_parameter"].emergency == 1
+    assert (rows["software_upgrade"].executions, rows["software_upgrade"].rolled_back) == (1, 1)
+    assert rows["software_upgrade"].succeeded == 0
 
 
 def test_monthly_html_has_the_summary_first_and_a_chart_per_section(demo: Demo, tmp_path: Path) -> None:

@@ -157,7 +157,10 @@ def test_sigkilled_run_is_found_interrupted_with_its_events(tmp_path: Path) -> N
         assert s.get_one(Run, 1).status == "running"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
+    extravars = tmp_path / "runs" / "1" / "env" / "extravars"
+    assert "s3cr3t-extravar" in extravars.read_text()  # the dead run left its secrets on disk...
     found = recover(db, "bob")
+    assert not extravars.exists()  # ...and recovery scrubbed them (R11, issue 15)
     assert [r.run_id for r in found] == [1]
     with db.transaction() as s:
         run = s.get_one(Run, 1)

@@ -86,7 +86,7 @@ def runs(url: str) -> list[Run]:
         (
             {"job": "report"},
             "schedules[0].job",
-            "job 'report' is not available in this version (available: audit, backup, backup-verify, health)",
+            "job 'report' is not available in this version (available: audit, backup, backup-verify, health, prune)",
         ),
         ({"timezone": "Asia/Atlantis"}, "schedules[0].timezone", "not a known time zone"),
         ({"max_runtime": "a while"}, "schedules[0].max_runtime", "not a duration"),
@@ -468,11 +468,12 @@ def test_install_needs_exactly_one_kind_and_a_listed_user(site: Site, capsys: py
 def test_every_job_resolves_to_its_service_and_names_the_services_permission() -> None:
     """Jobs name their service functions as strings (imported when a tick runs them): each must
     resolve, and each job's permission must be the one its service checks (R8)."""
-    from oaops.services import audit, backup, health
+    from oaops.services import audit, backup, health, prune
     from oaops.services.schedule import JOBS
 
     actions = {"health": health.ACTION, "backup": backup.ACTION_RUN, "audit": audit.ACTION_RUN}
     actions["backup-verify"] = backup.ACTION_VERIFY
+    actions["prune"] = prune.ACTION
     assert set(JOBS) == set(actions)
     for name, job in JOBS.items():
         assert job.action == actions[name]

@@ -254,8 +254,9 @@ def test_behind_tls_cookies_are_secure_and_hsts_is_sent(site: ConsoleSite) -> No
 
 def test_a_unit_admin_sees_only_their_hosts_in_a_run_R10(app: TestClient, site: ConsoleSite) -> None:
     from oaops import demo_year
+    from oaops.demo.estate import hosts_of
 
-    units = {h.name: h.unit for h in demo_year.estate(demo_year.SMALL)}
+    units = {h.name: h.unit for h in hosts_of(demo_year.SMALL)}
     assert sign_in(app, site, "ua.a", code="") == 303
     listing = app.get("/runs?kind=health&days=400").text
     run_id = re.findall(r'href="/runs/(\d+)"', listing)[0]

@@ -110,3 +110,24 @@ def test_json_is_readable_and_both_languages_render() -> None:
     for lang in ("zh", "en"):
         html = render.render(report, "html", lang)
         assert render.WORDS["title"][lang] in html and render.WORDS["detail"][lang] in html
+
+
+def test_each_finding_shows_its_mlps_clause_cis_ids_and_waiver_expiry() -> None:
+    """R3.3, R10: an assessor reads the GB/T 22239 clause, the CIS numbers (Debian and RHEL
+    families) and when a waiver ends beside every finding, in the site's zone."""
+    report = big_report(1)
+    waiver = rules.WaiverView(
+        1, "OS-SSH-01", "*", "reason", "approved", "tech", AT, datetime(2027, 3, 31, 16, 0, tzinfo=UTC), "boss", AT
+    )
+    report = AuditReport(report.audit, report.run, None, report.findings, report.trend, [], {1: waiver}, [], 1)
+    html = render.render(report, "html", "en", "Asia/Shanghai")
+    ssh = next(f for f in report.findings if f.result.control_id == "OS-SSH-01")
+    assert render.clauses(ssh) == "8.1.4.2b" and render.cis_ids(ssh) == "Debian 5.1.20 · RHEL 5.1.20"
+    assert '<div class="clause">8.1.4.2b</div>' in html and "CIS Debian 5.1.20 · RHEL 5.1.20" in html
+    assert "waived until 2027-04-01 00:00 Asia/Shanghai" in html  # the end of the waiver, in the site zone
+    zh = render.render(report, "html", "zh", "Asia/Shanghai")
+    assert "等保条款" in zh and "豁免至 2027-04-01 00:00" in zh
+    data = json.loads(render.render(report, "json", "en"))
+    first = next(r for r in data["results"] if r["control"] == "OS-SSH-01")
+    assert first["clauses"] == ["8.1.4.2b"] and first["cis"] == {"debian": ["5.1.20"], "rhel": ["5.1.20"]}
+    assert first["remediation_role"] == "oa_fix_sshd"

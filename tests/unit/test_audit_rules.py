@@ -3,6 +3,7 @@ and the trend. No I/O beyond reading the shipped catalog."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,111 @@ def test_substitute_keeps_types_and_splices_lists() -> None:
     }
 
 
+# ---- issue 19: MLPS 2.0 level-3 depth ------------------------------------------------------------
+
+# GB/T 22239-2019 level-3 "secure computing environment" items that level 2 does not have
+LEVEL3_ONLY = {
+    "8.1.4.1d",
+    "8.1.4.2e",
+    "8.1.4.2g",
+    "8.1.4.3d",
+    "8.1.4.4f",
+    "8.1.4.7b",
+    "8.1.4.8b",
+    "8.1.4.9c",
+    "8.1.4.10b",
+}
+
+
+def load_profile(name: str) -> rules.Profile:
+    return rules.parse_profile(yaml.safe_load((FILES / "profiles" / f"{name}.yml").read_text(encoding="utf-8")))
+
+
+def test_the_catalog_has_150_controls_with_clause_cis_ids_severity_and_remediation() -> None:
+    """R3.3, R10: at least 150 controls, each host/database one with its MLPS clause; CIS numbers
+    for both the Debian and the RHEL family wherever CIS has the item."""
+    assert len(CONTROLS) >= 150
+    mlps = [c for c in CONTROLS if c.references.get("mlps")]
+    assert len(mlps) >= 150
+    both = [c for c in CONTROLS if c.references.get("cis_debian") and c.references.get("cis_rhel")]
+    assert len(both) >= 120
+    for c in CONTROLS:
+        assert c.severity in ("low", "medium", "high", "critical") and c.remediation["en"] and c.remediation["zh"]
+    # the nine areas of the standard the issue names are all covered
+    areas = {m.rstrip("abcdefg") for c in mlps for m in c.references["mlps"]}
+    for clause in ("8.1.4.1", "8.1.4.2", "8.1.4.3", "8.1.4.4", "8.1.4.5", "8.1.4.7", "8.1.4.8", "8.1.4.9", "8.1.4.10"):
+        assert clause in areas, clause
+    # the databases: PostgreSQL, MariaDB/MySQL and Redis administrators' authentication
+    tags = {t for c in CONTROLS if c.layer == "database" for t in c.tags}
+    assert {"postgresql", "mysql", "redis"} <= tags
+
+
+def test_the_catalog_covers_what_issue_19_found_missing() -> None:
+    kinds = {c.kind for c in CONTROLS}
+    assert {"mac", "audit_rules", "conf", "mount", "kmod", "redis", "sql_rows"} <= kinds
+    tags = {t for c in CONTROLS for t in c.tags}
+    assert {"mac", "audit-rules", "remote", "aide", "umask", "residual", "mounts", "modules", "usb", "sudo"} <= tags
+    by = {c.id: c for c in CONTROLS}
+    tests = {c.check.get("test") for c in CONTROLS if c.kind == "accounts"}
+    assert {"password_max_days", "password_inactive", "system_nologin", "home_permissions"} <= tests
+    assert any(c.kind == "pam" and c.check["module"] == "pam_pwhistory.so" for c in CONTROLS)  # history
+    assert "pam_wheel" in by["OS-ACC-15"].check["pattern"]  # su restricted to a group
+    audit_rules = " ".join(p for c in CONTROLS if c.kind == "audit_rules" for p in c.check["patterns"])
+    for what in ("adjtimex", "/etc/sudoers", "init_module", "chmod", "/usr/bin/sudo", "/var/log/lastlog", "-e 2"):
+        assert what in audit_rules, what
+    auditd = {c.check["key"] for c in CONTROLS if c.kind == "conf" and "auditd.conf" in c.check["paths"][0]}
+    assert {"max_log_file_action", "space_left_action", "admin_space_left_action"} <= auditd
+    sysctl = {c.check["key"] for c in CONTROLS if c.kind == "sysctl"}
+    for key in (
+        "net.ipv4.conf.all.rp_filter",
+        "net.ipv4.conf.all.accept_source_route",
+        "net.ipv4.conf.all.log_martians",
+    ):
+        assert key in sysctl
+    assert {"kernel.kptr_restrict", "fs.protected_symlinks", "fs.protected_hardlinks", "fs.suid_dumpable"} <= sysctl
+
+
+def test_the_weak_controls_issue_19_names_are_as_strict_as_their_references() -> None:
+    by = {c.id: c for c in CONTROLS}
+    assert re.search(by["OS-SSH-07"].check["value"], "hmac-sha1")  # SSH MACs flag hmac-sha1
+    assert re.search(by["OS-SSH-07"].check["value"], "hmac-sha1-etm@openssh.com")
+    assert not re.search(by["OS-SSH-07"].check["value"], "hmac-sha2-256-etm@openssh.com")
+    assert by["OS-SSH-10"].check["also"] == [{"option": "ignorerhosts", "op": "eq", "value": "yes"}]
+    assert by["OS-ACC-05"].check["test"] == "system_nologin"  # a nologin shell, not merely locked
+    assert all(c.check.get("persisted", True) for c in CONTROLS if c.kind == "sysctl")  # runtime AND persisted
+
+
+def test_the_five_profiles_nest_as_their_levels_do() -> None:
+    chosen = {n: {c.id for c in rules.select(CONTROLS, load_profile(n))} for n in PROFILES}
+    assert len(chosen["mlps2-level3"]) >= 150
+    assert chosen["mlps2-level2"] < chosen["mlps2-level3"]
+    assert chosen["cis-level1"] < chosen["cis-level2"]
+    # level 2 leaves out exactly the controls that answer level-3-only items
+    l2 = load_profile("mlps2-level2")
+    expected = [c.id for c in CONTROLS if c.references.get("mlps") and set(c.references["mlps"]) <= LEVEL3_ONLY]
+    assert list(l2.exclude) == expected
+    assert "OS-MAC-02" in chosen["mlps2-level3"] and "OS-MAC-02" not in chosen["mlps2-level2"]
+    assert all("cis-l1" in c.tags for c in CONTROLS if c.id in chosen["cis-level1"])
+
+
+PROFILES = ("baseline", "mlps2-level2", "mlps2-level3", "cis-level1", "cis-level2")
+
+
+def test_remediations_name_a_role_and_vars_a_later_audit_fix_can_run() -> None:
+    """R17: `audit fix` (a later issue) turns a finding into a change that runs the control's
+    remediation role; its vars may use the control's parameters and nothing else."""
+    with_role = [c for c in CONTROLS if c.fix_role]
+    assert len(with_role) >= 100
+    assert all(c.fix_role.startswith("oa_fix_") for c in with_role if c.fix_role)
+    pw = next(c for c in CONTROLS if c.id == "OS-PW-03")
+    assert pw.fix_role == "oa_fix_login_defs"
+    assert rules.substitute(pw.fix_vars, rules.parameters_for(pw, load_profile("mlps2-level3"))) == {
+        "login_defs_key": "PASS_MAX_DAYS",
+        "login_defs_value": 90,
+    }
+    assert pw.text("remediation", "zh") and "role" not in pw.remediation  # texts stay texts
+
+
 # ---- bad catalogs and profiles ----------------------------------------------------------------
 
 
@@ -123,6 +229,17 @@ def _bad(check: dict[str, Any], **extra: Any) -> rules.Control:
         ({"kind": "sshd", "option": "x", "op": "between", "value": 3}, {}, "two bounds"),
         ({"kind": "sshd", "option": "x", "op": "in", "value": "no"}, {}, "list of values"),
         ({"kind": "file_content", "paths": ["/x"], "pattern": "([", "expect": "match"}, {}, "regular expression"),
+        ({"kind": "audit_rules", "patterns": ["^-w /etc", "(["]}, {}, "regular expression"),
+        (
+            {"kind": "sshd", "option": "x", "op": "eq", "value": "no"},
+            {"remediation": {"en": "e", "zh": "z", "vars": {"a": 1}}},
+            "variables but no role",
+        ),
+        (
+            {"kind": "sshd", "option": "x", "op": "eq", "value": "no"},
+            {"remediation": {"en": "e", "zh": "z", "role": "oa_fix_x", "vars": {"a": "${nope}"}}},
+            "parameter 'nope'",
+        ),
     ],
 )
 def test_semantic_problems_of_a_check_are_refused(check: dict[str, Any], extra: dict[str, Any], words: str) -> None:

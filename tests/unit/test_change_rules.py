@@ -12,6 +12,7 @@ from oaops.rules.change import (
     APPROVERS,
     IMPLEMENTERS,
     REQUESTERS,
+    RUNNABLE,
     TRANSITIONS,
     Action,
     ChangeClass,
@@ -20,10 +21,15 @@ from oaops.rules.change import (
     Freeze,
     Parties,
     Window,
+    awaiting_retro_approval,
     duty_problem,
     health_regressions,
+    is_open,
     manifest_changes,
+    may_cancel,
     next_state,
+    review_required,
+    risk_exceeds,
     run_time_problem,
     state_problem,
     window_problem,
@@ -177,3 +183,26 @@ def test_only_what_the_change_made_worse_fails_verification() -> None:
     assert [(w.check, w.before, w.after) for w in worse] == [("app/http", "warning", "critical"),
                                                              ("host", "ok", "unreachable")]  # fmt: skip
     assert health_regressions(before, before) == []
+
+
+def test_r18_an_emergency_change_that_ran_stays_open_until_someone_approves_it_after_the_fact() -> None:
+    assert awaiting_retro_approval("emergency", "succeeded", None, None)
+    assert awaiting_retro_approval("emergency", "closed", None, None)
+    assert not awaiting_retro_approval("emergency", "succeeded", None, "mgr")
+    assert not awaiting_retro_approval("emergency", "submitted", None, None)  # has not run
+    assert not awaiting_retro_approval("emergency", "cancelled", None, None)
+    assert not awaiting_retro_approval("normal", "succeeded", None, None)
+    assert is_open("approved", False) and not is_open("closed", False) and not is_open("cancelled", False)
+    assert is_open("closed", True)
+    assert {S.APPROVED, S.SUBMITTED} == RUNNABLE
+
+
+def test_r18_who_cancels_which_risk_a_standard_change_allows_and_when_a_review_is_required() -> None:
+    assert may_cancel("tech", "tech", {Role.TECHNICIAN})
+    assert not may_cancel("tech2", "tech", {Role.TECHNICIAN})
+    assert may_cancel("mgr", "tech", {Role.SYSTEM_MANAGER}) and may_cancel("grp", "tech", {Role.GROUP_ADMIN})
+    assert risk_exceeds("high", "medium") and not risk_exceeds("medium", "medium") and not risk_exceeds("low", "high")
+    assert not review_required(S.SUCCEEDED, False, False)
+    assert review_required(S.SUCCEEDED, False, True)  # break-glass: always reviewed
+    assert review_required(S.SUCCEEDED, True, False)
+    assert review_required(S.ROLLED_BACK, False, False) and review_required(S.FAILED, False, False)

@@ -178,3 +178,10 @@ def test_the_web_consoles_settings_read_and_checked(tmp_path: Path) -> None:
     write(tmp_path, text.replace("https://ops.example.com", "ops.example.com"))
     with pytest.raises(InputError, match=r"settings\.web\.base_url|base_url"):
         config.load(env=env_for(tmp_path))
+
+
+def test_an_unknown_time_zone_is_refused_not_read_as_utc(tmp_path: Path) -> None:
+    """Every day of the logs and reports (R5, R6) is the site's day: a typo must not shift them to UTC."""
+    write(tmp_path, config.starter("li").replace("  timezone: Asia/Shanghai", "  timezone: Asia/Shanhai", 1))
+    with pytest.raises(InputError, match=r"settings.timezone: 'Asia/Shanhai' is not a known time zone"):
+        config.load(env=env_for(tmp_path, OAOPS_USER="li"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from oaops.runs.redact import MARK, NO_LOG_MARK, redact, scrub_text
 
 
@@ -38,3 +40,23 @@ def test_private_keys_and_bulk_become_markers() -> None:
     assert "AAAA" not in out["stdout"]
     assert out["stdout_lines"] == "<see stdout>"
     assert out["ansible_facts"] == "<facts not stored>"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        *("adminPassword", "db_passwords", "api-key", "privateKey", "ssh_keys", "X-Auth-Token", "client_secret"),
+        *("secretKey", "PASSWORD", "sessionId", "dbPwd", "cookies", "credentials", "tokens", "oa.ldap.bind-password"),
+    ],
+)
+def test_secret_names_in_any_style_are_masked_even_in_lists_of_dicts(name: str) -> None:
+    """R11: camelCase, kebab-case, plural, dotted names, nested in lists of dicts (issue 15)."""
+    given = {"accounts": [{"user": "oa", name: "s3cr3t-value"}], name: "s3cr3t-value"}
+    out = redact(given)
+    assert out == {"accounts": [{"user": "oa", name: MARK}], name: MARK}
+    assert given["accounts"][0][name] == "s3cr3t-value"  # what Ansible receives is never altered
+
+
+@pytest.mark.parametrize("name", ["pass_max_days", "PASS_MAX_DAYS", "password_file", "monkey", "hotkey", "backup_keep"])
+def test_names_that_merely_contain_a_secret_word_are_kept(name: str) -> None:
+    assert redact({name: 90}) == {name: 90}

@@ -9,8 +9,8 @@ recorded manifest sha256 along, and turns every result into Backup records.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,19 +20,21 @@ from oaops.config import Schedule
 from oaops.errors import InputError
 from oaops.rules import backup as rules
 from oaops.rules import schedule as schedule_rules
-from oaops.rules.backup import BackupStatus, Keep, LogEntry, SetInfo, Target, VerifyStatus
+from oaops.rules.backup import BackupStatus, Target, VerifyStatus
 from oaops.rules.runs import RunStatus, Trigger
 from oaops.rules.schedule import OccurrenceState
-from oaops.rules.time import month_bounds, utcnow, zone
+from oaops.rules.time import zone
 from oaops.runs import inventory as inv
 from oaops.runs import runner
 from oaops.runs.ingest import ProgressFn
+from oaops.runs.recover import pid_alive
 from oaops.services import notify
 from oaops.services.context import Context
 from oaops.store import backups as store
+from oaops.store import locks
 from oaops.store import runs as store_runs
 from oaops.store.backups import BackupDetail, BackupRow
-from oaops.store.runs import CheckRecord, RunRow, TaskRecord, TaskRow
+from oaops.store.runs import RunRow, TaskRow
 
 ACTION_RUN = "run.backup"
 ACTION_VERIFY = "backup.verify"
@@ -82,24 +84,34 @@ def plan(ctx: Context, inventory: Path, limit: str | None, targets: Sequence[str
     return Planned([h for h in hosts if h.name in scoped], scoped)
 
 
+@contextmanager
+def _held(ctx: Context, job: str, pairs: Sequence[tuple[str, str]]) -> Iterator[None]:
+    """Hold every (host, target) for the whole job (issue 15): two backups, verifies or restores of
+    one target never overlap, from any control node; a dead holder's lock is taken over."""
+    names = sorted({f"backup:{host}:{target}" for host, target in pairs})
+    holders = locks.acquire(ctx.db, job, names, pid_alive)
+    if holders:
+        h = holders[0]
+        since = h.since.astimezone(zone(ctx.config.settings.timezone)).strftime("%Y-%m-%d %H:%M:%S")
+        raise InputError(
+            f"backup target {h.name.removeprefix('backup:')}",
+            f"is in use by a {h.job} (pid {h.pid} on {h.host}, since {since})",
+            "wait for it to finish, then run again",
+        )
+    try:
+        yield
+    finally:
+        locks.release(ctx.db, names)
+
+
 def _start(
     ctx: Context,
     spec: runner.RunSpec,
     progress: ProgressFn | None,
 ) -> int:
-    settings = ctx.config.settings
     if progress:
         progress("start", {"hosts": len(spec.hosts)})
-    outcome = runner.start(
-        ctx.db,
-        ctx.root,
-        settings.runs_dir,
-        ctx.actor.login,
-        spec,
-        batch_size=settings.event_batch_size,
-        progress=progress,
-    )
-    return outcome.run_id
+    return ctx.start(spec, progress).run_id
 
 
 def _run_row(ctx: Context, run_id: int) -> tuple[RunRow, list[TaskRow]]:
@@ -142,7 +154,7 @@ def run(
     """Back up the targets of the hosts in `limit` and record each set (R3.3); with `verify`, each
     new set is also restore-verified in the same module call, before retention prunes behind it."""
     settings = ctx.config.settings
-    inventory = (inventory or settings.inventory).resolve()
+    inventory = ctx.inventory(inventory)
     planned = planned or plan(ctx, inventory, limit, targets, ACTION_RUN)
     spec = runner.RunSpec(
         kind="backup",
@@ -162,9 +174,11 @@ def run(
         hosts=list(planned.targets),
         change_id=change_id,  # a change's backup before it applies (R18)
     )
-    result = report(ctx, _start(ctx, spec, progress), check, verify)
+    pairs = [] if check else [(h, t.name) for h, ts in planned.targets.items() for t in ts]
+    with _held(ctx, "backup run", pairs):
+        result = report(ctx, _start(ctx, spec, progress), check, verify)
     if result.exit_code and not check:
-        notify.backup_failed(ctx, result)  # R9: the group admin and technicians hear of it (never raises)
+        _notify_failed(ctx, result)  # R9: the group admin and technicians hear of it (never raises)
     return result
 
 
@@ -268,7 +282,7 @@ def verify(
 ) -> VerifyReport:
     """Restore each chosen set on its host into scratch and compare it with its manifest (R3.3)."""
     settings = ctx.config.settings
-    inventory = (inventory or settings.inventory).resolve()
+    inventory = ctx.inventory(inventory)
     rows = chosen if chosen is not None else choose_for_verify(ctx, backup_id, latest, inventory, limit, targets)
     sets = [{"host": r.host, "target": r.target, "set_id": r.set_id, "manifest_sha256": r.sha256} for r in rows]
     hosts = sorted({r.host for r in rows})
@@ -284,10 +298,11 @@ def verify(
         timeout=timeout,
         hosts=hosts,
     )
-    run_id = _start(ctx, spec, progress)
+    with _held(ctx, "backup verify", [(r.host, r.target) for r in rows]):
+        run_id = _start(ctx, spec, progress)
     result = verify_report(ctx, run_id, [r.id for r in rows])
     if result.exit_code:
-        notify.verify_failed(ctx, result)  # a backup that cannot be restored is no backup (R3.3)
+        _notify_verify_failed(ctx, result)  # a backup that cannot be restored is no backup (R3.3)
     return result
 
 
@@ -340,8 +355,7 @@ def restore(
 ) -> RestoreReport:
     """A real restore into a named database or folder; only the group admin (R9)."""
     ctx.require(ACTION_RESTORE)
-    settings = ctx.config.settings
-    inventory = (inventory or settings.inventory).resolve()
+    inventory = ctx.inventory(inventory)
     with ctx.db.transaction() as session:
         d = store.detail(session, backup_id)
     row = _usable(d.backup if d else None, backup_id)
@@ -390,7 +404,8 @@ def restore(
         forks=1,
         hosts=[row.host],
     )
-    run_id = _start(ctx, spec, progress)
+    with _held(ctx, "backup restore", [(row.host, row.target)]):
+        run_id = _start(ctx, spec, progress)
     run_row, failed_tasks = _run_row(ctx, run_id)
     with ctx.db.transaction() as session:
         after = store.detail(session, backup_id)
@@ -406,197 +421,6 @@ def restore(
     else:
         code = 1
     return RestoreReport(run_row, row, to, result, failed_tasks, code)
-
-
-# ---- reading ----------------------------------------------------------------------------------
-
-
-def list_backups(
-    ctx: Context,
-    host: str | None = None,
-    target: str | None = None,
-    since: datetime | None = None,
-    status: str | None = None,
-    limit: int = 50,
-) -> list[BackupRow]:
-    ctx.require(READ)
-    with ctx.db.transaction() as session:
-        return store.list_backups(session, host=host, target=target, since=since, status=status, limit=limit)
-
-
-def retention_slots(ctx: Context, rows: Sequence[BackupRow]) -> dict[int, str]:
-    """Per backup: the retention slots it holds now (daily, weekly, monthly), `prune due` when
-    nothing keeps it and a newer set is verified, or `pruned` (rules.backup.gfs on the records)."""
-    tz = zone(ctx.config.settings.timezone)
-    out: dict[int, str] = {}
-    with ctx.db.transaction() as session:
-        for host, target in sorted({(r.host, r.target) for r in rows}):
-            every = store.of_target(session, host, target)
-            live = [b for b in every if b.pruned_at is None]
-            keep = Keep.parse(live[-1].retention) if live else Keep()
-            sets = [
-                SetInfo(
-                    str(b.id),
-                    b.started_at,
-                    good=b.status == BackupStatus.OK and b.verify_status != VerifyStatus.FAILED,
-                    verified=b.verify_status == VerifyStatus.OK,
-                )
-                for b in live
-            ]
-            plan_ = rules.gfs(sets, keep, tz)
-            due = {int(i) for i, _ in plan_.prune}
-            for b in every:
-                if b.pruned_at is not None:
-                    out[b.id] = "pruned"
-                elif b.id in due:
-                    out[b.id] = "prune due"
-                else:
-                    out[b.id] = ",".join(plan_.slots.get(str(b.id), ())) or "kept"
-    return out
-
-
-def show(ctx: Context, backup_id: int) -> BackupDetail:
-    ctx.require(READ)
-    with ctx.db.transaction() as session:
-        d = store.detail(session, backup_id)
-    if d is None:
-        raise InputError(f"backup {backup_id}", "does not exist", "pick an id from `oaops backup list`")
-    return d
-
-
-@dataclass(frozen=True)
-class BackupLog:
-    """数据备份日志 (R5): one month, per day, host and target."""
-
-    month: str
-    timezone: str
-    entries: list[LogEntry]
-    backups: int
-    failed: int
-    verified_days: int
-    missing_days: int
-    targets: int
-
-
-def log(ctx: Context, month: str, now: datetime | None = None) -> BackupLog:
-    ctx.require(READ)
-    tz = zone(ctx.config.settings.timezone)
-    bounds = month_bounds(month, tz)
-    if bounds is None:
-        raise InputError("--month", f"{month!r} is not a month", "use YYYY-MM, e.g. --month 2026-11")
-    start, end = bounds
-    with ctx.db.transaction() as session:
-        rows = store.list_backups(session, since=start, until=end, limit=1_000_000)
-        firsts = store.first_backup(session, sorted({(r.host, r.target) for r in rows}))
-    items = [
-        rules.LogItem(r.started_at, r.host, r.target, r.kind, r.status, r.size_bytes, r.verify_status) for r in rows
-    ]
-    entries = rules.log_entries(items, tz)
-    # A day inside the month, after a target's first backup and not in the future, with no backup
-    # at all is a gap the manager must see (R5): it is a line too.
-    today = (now or utcnow()).astimezone(tz).date()
-    have = {(e.day, e.host, e.target) for e in entries}
-    kinds = {(e.host, e.target): e.kind for e in entries}
-    missing: list[LogEntry] = []
-    for (host, target), first in firsts.items():
-        first_day = first.astimezone(tz).date()
-        for day in rules.days_of(start, end, tz):
-            if first_day <= day <= today and (day, host, target) not in have:
-                missing.append(LogEntry(day, host, target, kinds[(host, target)], "missing", 0, 0, 0, "no"))
-    entries = sorted([*entries, *missing], key=lambda e: (e.day, e.host, e.target))
-    return BackupLog(
-        month=month,
-        timezone=ctx.config.settings.timezone,
-        entries=entries,
-        backups=sum(e.backups for e in entries),
-        failed=sum(e.failed for e in entries),
-        verified_days=sum(1 for e in entries if e.verified == "yes"),
-        missing_days=len(missing),
-        targets=len(firsts),
-    )
-
-
-# ---- freshness: the recovery point as a health check ----------------------------------------
-
-
-def freshness_records(ctx: Context, run_id: int, hosts: Sequence[inv.InventoryHost], now: datetime) -> list[TaskRecord]:
-    """One Check per backup target of each host: hours since its newest restore-verified set was
-    taken (the recovery point), against oa_backup_age_warning_h / _critical_h. Computed from the
-    records: no host round trip."""
-    pairs = [(h.name, t.name) for h in hosts for t in rules.targets_of(h.vars)]
-    if not pairs:
-        return []
-    tz = zone(ctx.config.settings.timezone)
-    with ctx.db.transaction() as session:
-        points = store.recovery_points(session, pairs)
-        newest = store.newest(session, pairs)
-    out = []
-    for h in hosts:
-        targets = rules.targets_of(h.vars)
-        if not targets:
-            continue
-        warning, critical = rules.age_thresholds(h.vars)
-        checks = []
-        for t in targets:
-            point = points.get((h.name, t.name))
-            age = rules.age_hours(point.started_at if point else None, now)
-            if point is not None:
-                detail = (
-                    f"recovery point: set {point.set_id} taken {point.started_at.astimezone(tz):%Y-%m-%d %H:%M}, "
-                    f"restore verified {point.verified_at.astimezone(tz) if point.verified_at else now:%Y-%m-%d %H:%M}"
-                )
-            else:
-                last = newest.get((h.name, t.name))
-                if last is None:
-                    why = "never backed up"
-                elif last.status != BackupStatus.OK:
-                    why = f"newest backup {last.set_id} failed: {last.reason}"
-                elif last.verify_status == VerifyStatus.FAILED:
-                    why = f"newest backup {last.set_id} failed its restore verification"
-                else:
-                    why = f"newest backup {last.set_id} is not restore-verified yet"
-                detail = f"no restore-verified backup on record ({why}); run `oaops backup verify --latest`"
-            checks.append(
-                CheckRecord(
-                    layer=rules.KIND_LAYER.get(t.kind, "database"),
-                    name=rules.AGE_CHECK,
-                    target=t.name,
-                    value=None if age is None else round(age, 1),
-                    unit="h",
-                    warning=warning,
-                    critical=critical,
-                    status=rules.age_status(age, warning, critical).value,
-                    detail=detail,
-                )
-            )
-        key = hashlib.sha256(h.name.encode()).hexdigest()[:16]
-        out.append(
-            TaskRecord(
-                uuid=f"oaops-backup-age:{run_id}:{key}",
-                counter=None,
-                host=h.name,
-                play="oaops",
-                task="Age of the newest restore-verified backup of each target (R3.3)",
-                action="oaops.backup_age",
-                status="ok",
-                changed=False,
-                msg="",
-                result={"computed_by": "oaops from the backup records"},
-                started_at=now,
-                duration_s=0.0,
-                checks=checks,
-            )
-        )
-    return out
-
-
-def record_freshness(ctx: Context, run_id: int, hosts: Sequence[inv.InventoryHost], now: datetime | None = None) -> int:
-    """Add the freshness checks to a health run (called by services.health after the playbook)."""
-    records = freshness_records(ctx, run_id, hosts, now or utcnow())
-    if not records:
-        return 0
-    with ctx.db.transaction() as session:
-        return store_runs.save_batch(session, run_id, records)
 
 
 # ---- scheduled jobs (R3.1): `backup` and `backup-verify`, registered by services.schedule -------
@@ -664,3 +488,47 @@ def scheduled_verify_assess(ctx: Context, run_id: int) -> tuple[OccurrenceState,
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing verified"
     run_note = "" if run_row.status == RunStatus.SUCCESSFUL.value else f"run {run_row.status}; "
     return state, f"{run_note}restore verification: {summary}"
+
+
+# ---- notices (R9, R3.3): never raise; notify records and retries them -----------------------------
+
+
+def _notify_failed(ctx: Context, report: BackupReport) -> None:
+    lines = [f"{b.host} {b.target}: {b.status} {b.reason}".strip() for b in report.backups if b.status != "ok"]
+    lines += [
+        f"{b.host} {b.target}: restore verification {b.verify_status}"
+        for b in report.backups
+        if b.status == "ok" and b.verify_status not in (None, "ok")
+    ]
+    lines += [f"{t.host}: {t.task}: {t.msg}"[:300] for t in report.failed_tasks]
+    if not lines:
+        lines = [f"run {report.run.id} {report.run.status}: no backup was recorded"]
+    notify.emit(
+        ctx,
+        "backup.failed",
+        record_kind="run",
+        record_id=report.run.id,
+        run=report.run.id,
+        count=len(lines),
+        items=notify.items(lines),
+    )
+
+
+def _notify_verify_failed(ctx: Context, report: VerifyReport) -> None:
+    lines = [
+        f"{i.backup.host} {i.backup.target} {i.backup.set_id}: {i.reason or 'failed'}"
+        for i in report.items
+        if i.backup.verify_status != "ok" or i.reason
+    ]
+    lines += [f"{t.host}: {t.task}: {t.msg}"[:300] for t in report.failed_tasks]
+    if not lines:
+        lines = [f"run {report.run.id} {report.run.status}"]
+    notify.emit(
+        ctx,
+        "backup.verify_failed",
+        record_kind="run",
+        record_id=report.run.id,
+        run=report.run.id,
+        count=len(lines),
+        items=notify.items(lines),
+    )

@@ -1,0 +1,298 @@
+"""The change request (R17, R18): the YAML file a person writes, checked at the door (schema,
+window, playbook, hosts, tests, standard template, no secrets), and the content manifest an
+approval binds to."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from oaops import schemas, yamlsafe
+from oaops.errors import InputError, PermissionDenied
+from oaops.rules import change as rules
+from oaops.rules import roles
+from oaops.rules.backup import targets_of
+from oaops.rules.change import ChangeClass, Window
+from oaops.runs import inventory as inv
+from oaops.runs.redact import is_secret_key
+from oaops.services.context import Context
+from oaops.store import journal
+
+SNAPSHOT_PLAYBOOK = "change_snapshot.yml"
+RESTORE_PLAYBOOK = "change_restore.yml"
+ROLE_TOKEN = re.compile(r"\b(oa_[a-z0-9_]+)\b")
+MODULE_TOKEN = re.compile(r"\b(oaops_[a-z0-9_]+)\b")
+RELATIVE = re.compile(r"^\+(\d+)([mhd])$")
+
+
+# ---- the request file ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """A validated change request: everything the records and the pipeline need."""
+
+    source: str
+    data: dict[str, Any]  # as stored (window resolved to absolute times)
+    title: str
+    type: str
+    change_class: ChangeClass
+    template: str | None
+    reason: str
+    risk: str
+    limit: str
+    inventory: Path
+    playbook: str
+    variables: dict[str, Any]
+    window: Window
+    hosts: list[str]
+
+    @property
+    def snapshot_files(self) -> list[str]:
+        return list((self.data.get("snapshot") or {}).get("files") or [])
+
+    @property
+    def backup_targets(self) -> list[str]:
+        return list((self.data.get("snapshot") or {}).get("backup") or [])
+
+    @property
+    def rollback(self) -> dict[str, Any]:
+        return dict(self.data.get("rollback") or {"method": "restore"})
+
+    @property
+    def verify(self) -> dict[str, Any]:
+        return dict(self.data.get("verify") or {})
+
+
+def _field(source: str, name: str) -> str:
+    return f"{source}: {name}"
+
+
+def _stringify(value: Any) -> Any:
+    """YAML reads 2026-12-05 22:00:00 as a datetime; the schema wants the text a person wrote."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _when(text: str, zone: ZoneInfo, now: datetime, source: str, name: str) -> datetime:
+    """ISO date-time in the window's zone, or `now` / `+90m` / `+2h` / `+1d` (resolved once, at `change new`)."""
+    text = text.strip()
+    if text == "now":
+        return now.replace(second=0, microsecond=0)
+    m = RELATIVE.match(text)
+    if m:
+        unit = {"m": "minutes", "h": "hours", "d": "days"}[m.group(2)]
+        return (now + timedelta(**{unit: int(m.group(1))})).replace(second=0, microsecond=0)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(
+            _field(source, name), f"{text!r} is not a time", "use ISO 8601 (2026-12-05T22:00), now, or +2h"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=zone)
+
+
+def read_request(ctx: Context, path: Path, now: datetime | None = None) -> Request:
+    """Read and check a request file: schema, window, playbook, hosts, tests, standard template."""
+    source = str(path)
+    if not path.is_file():
+        raise InputError(source, "not found", "give the path of a change request YAML file (see docs/changes.md)")
+    data = yamlsafe.load(path)  # UTF-8, bounded, no duplicate keys, no alias bombs (issue 15)
+    if not isinstance(data, dict):
+        raise InputError(source, "must be a mapping (title, type, class, ...)", "see docs/changes.md for an example")
+    if isinstance(data.get("window"), dict):
+        data["window"] = {k: _stringify(v) for k, v in data["window"].items()}
+    schemas.validate("change", data, source)
+    return check_request(ctx, data, source, now or datetime.now(UTC))
+
+
+def check_request(ctx: Context, data: dict[str, Any], source: str, now: datetime) -> Request:
+    """Everything JSON Schema cannot say, each refusal naming the field and the fix."""
+    root = ctx.root
+    cfg = ctx.config
+    tz = data["window"].get("timezone") or cfg.settings.timezone
+    try:
+        zone = ZoneInfo(tz)
+    except (KeyError, ValueError):
+        raise InputError(
+            _field(source, "window.timezone"), f"{tz!r} is not a time zone", "use e.g. Asia/Shanghai"
+        ) from None
+    start = _when(str(data["window"]["start"]), zone, now, source, "window.start")
+    end_text = str(data["window"]["end"])
+    end = _when(end_text, zone, start if RELATIVE.match(end_text.strip()) else now, source, "window.end")
+    problem = rules.window_problem(start, end, now)
+    if problem:
+        raise InputError(_field(source, "window"), problem, "give a window that ends after it starts, in the future")
+    data = dict(data)
+    data["window"] = {
+        "start": start.astimezone(zone).isoformat(),
+        "end": end.astimezone(zone).isoformat(),
+        "timezone": tz,
+    }
+
+    for name, playbook in (("playbook", data["playbook"]), ("rollback.playbook", data["rollback"].get("playbook"))):
+        if playbook and not (root / "playbooks" / playbook).is_file():
+            known = ", ".join(sorted(p.name for p in (root / "playbooks").glob("*.yml")))
+            raise InputError(
+                _field(source, name), f"{playbook} is not a playbook of {root / 'playbooks'}", f"use one of {known}"
+            )
+    verify = data.get("verify") or {}
+    for key in ("tests", "rollback_tests"):
+        for i, test in enumerate(verify.get(key) or []):
+            if not (root / test).is_file():
+                raise InputError(
+                    _field(source, f"verify.{key}[{i}]"),
+                    f"{test} does not exist under {root}",
+                    "give the path of a pytest-testinfra file relative to the project root",
+                )
+    variables = dict(data.get("vars") or {})
+    for key in _secret_keys(variables):
+        raise InputError(
+            _field(source, f"vars.{key}"),
+            "looks like a secret, and requests are kept as records (R11)",
+            "put secrets in the inventory (ansible-vault), not in the request",
+        )
+
+    change_class = ChangeClass(data["class"])
+    template = data.get("template")
+    if change_class is ChangeClass.STANDARD:
+        std = cfg.changes.standard.get(template or "")
+        if std is None:
+            names = ", ".join(sorted(cfg.changes.standard)) or "none are listed"
+            raise InputError(
+                _field(source, "template"),
+                f"{template!r} is not a standard change of {cfg.path} ({names})",
+                "name a template of changes.standard, or use class: normal",
+            )
+        if std.playbook != data["playbook"] or std.type != data["type"]:
+            raise InputError(
+                _field(source, "playbook"),
+                f"standard change {std.name!r} runs {std.playbook} as {std.type}, not {data['playbook']} "
+                f"as {data['type']}",
+                "use the template's playbook and type, or class: normal",
+            )
+        if rules.risk_exceeds(data["risk"], std.max_risk):
+            raise InputError(
+                _field(source, "risk"),
+                f"{data['risk']} is above the {std.max_risk} that standard change {std.name!r} allows",
+                "use class: normal for this change",
+            )
+    elif template:
+        raise InputError(_field(source, "template"), "only a standard change names a template", "remove it")
+
+    # a request's own inventory is relative to the project root, like its playbook and tests
+    inventory = ctx.inventory(root / data["inventory"] if data.get("inventory") else None)
+    hosts = resolve_hosts(ctx, inventory, data["hosts"], source)
+    known_targets = {t.name for h in hosts for t in targets_of(h.vars)}
+    for i, target in enumerate((data.get("snapshot") or {}).get("backup") or []):
+        if target not in known_targets:
+            raise InputError(
+                _field(source, f"snapshot.backup[{i}]"),
+                f"{target!r} is not a backup target of {data['hosts']} "
+                f"(targets: {', '.join(sorted(known_targets)) or 'none'})",
+                "use a name from the hosts' oa_backup_targets",
+            )
+    return Request(
+        source,
+        data,
+        data["title"],
+        data["type"],
+        change_class,
+        template,
+        data["reason"],
+        data["risk"],
+        data["hosts"],
+        inventory,
+        data["playbook"],
+        variables,
+        Window(start, end, tz),
+        [h.name for h in hosts],
+    )
+
+
+def _secret_keys(value: Any, prefix: str = "") -> list[str]:
+    out: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{prefix}{key}"
+            if is_secret_key(str(key)) and item not in (None, "", [], {}) and not isinstance(item, bool):
+                out.append(name)
+            out.extend(_secret_keys(item, name + "."))
+    return out
+
+
+def resolve_hosts(ctx: Context, inventory: Path, limit: str, source: str) -> list[inv.InventoryHost]:
+    try:
+        hosts = inv.resolve(ctx.root, inventory, limit)
+    except InputError as exc:
+        raise InputError(_field(source, "hosts"), exc.problem, exc.fix) from None
+    return hosts
+
+
+def unit_scope(ctx: Context, hosts: Sequence[inv.InventoryHost] | None, names: Sequence[str], action: str) -> None:
+    """R10: a unit_admin requests changes only for hosts of their own units."""
+    if not roles.needs_unit_scope(ctx.actor.roles, action) or hosts is None:
+        return
+    mine = set(ctx.actor.units)
+    outside = sorted(h.name for h in hosts if h.name in names and not h.units() & mine)
+    if outside:
+        raise PermissionDenied(
+            ctx.actor.login,
+            f"request a change of {', '.join(outside[:5])} (outside their units, R10)",
+            "limit the request's hosts to your unit, e.g. hosts: unit_" + sorted(mine)[0],
+        )
+
+
+# ---- what an approval binds to ----------------------------------------------------------------
+
+
+def content_manifest(root: Path, request: dict[str, Any], hosts: Sequence[str]) -> dict[str, Any]:
+    """The files of the playbook(s) involved (playbook, the roles and modules they use, the rollback
+    playbook, the verification tests) with their sha256, plus variables, limit and resolved hosts."""
+    files: dict[str, str] = {}
+    queue: list[Path] = [root / "playbooks" / request["playbook"]]
+    rollback = request.get("rollback") or {}
+    queue.append(root / "playbooks" / (rollback.get("playbook") or RESTORE_PLAYBOOK))
+    queue.append(root / "playbooks" / SNAPSHOT_PLAYBOOK)
+    verify = request.get("verify") or {}
+    queue.extend(root / t for t in [*(verify.get("tests") or []), *(verify.get("rollback_tests") or [])])
+    seen_roles: set[str] = set()
+    while queue:
+        path = queue.pop()
+        rel = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+        if rel in files or not path.is_file():
+            continue
+        data = path.read_bytes()
+        files[rel] = hashlib.sha256(data).hexdigest()
+        if path.suffix in (".yml", ".yaml", ".j2"):
+            text = data.decode("utf-8", errors="replace")
+            for name in ROLE_TOKEN.findall(text):
+                if name not in seen_roles and (root / "roles" / name).is_dir():
+                    seen_roles.add(name)
+                    queue.extend(p for p in sorted((root / "roles" / name).rglob("*")) if p.is_file())
+            for name in MODULE_TOKEN.findall(text):
+                queue.append(root / "library" / f"{name}.py")
+        if path.parent.name == "tests" and (path.parent / "conftest.py").is_file():
+            queue.append(path.parent / "conftest.py")
+    return {
+        "files": dict(sorted(files.items())),
+        "playbook": request["playbook"],
+        "variables": json.loads(journal.canonical(request.get("vars") or {})),
+        "limit": request["hosts"],
+        "hosts": sorted(hosts),
+        "rollback": rollback,
+        "verify": verify,
+        "snapshot": request.get("snapshot") or {},
+    }
+
+
+def content_hash(manifest: dict[str, Any]) -> str:
+    return hashlib.sha256(journal.canonical(manifest).encode("utf-8")).hexdigest()

@@ -1,0 +1,153 @@
+"""Figures of runs, health checks and schedule occurrences over a time range (R3.1)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import Session
+
+from oaops.store import reporting
+from oaops.store.models import Check, HostResult, Run, ScheduleOccurrence
+
+
+@dataclass(frozen=True)
+class LayerCounts:
+    layer: str
+    statuses: dict[str, int]  # ok / warning / critical / unknown -> checks
+    hosts: int
+    hosts_critical: int
+
+    @property
+    def checks(self) -> int:
+        return sum(self.statuses.values())
+
+
+@dataclass(frozen=True)
+class CheckView:
+    host: str
+    layer: str
+    name: str
+    target: str
+    value: float | None
+    unit: str
+    status: str
+    detail: str
+    checked_at: datetime
+
+
+BAD = ("critical", "unknown")
+
+
+def checks_by_layer(session: Session, start: datetime, end: datetime) -> list[LayerCounts]:
+    in_range = and_(Check.checked_at >= start, Check.checked_at < end)
+    counts: dict[str, dict[str, int]] = {}
+    for layer, status, n in session.execute(
+        select(Check.layer, Check.status, func.count()).where(in_range).group_by(Check.layer, Check.status)
+    ).all():
+        counts.setdefault(layer, {})[status] = int(n)
+    hosts = dict(
+        session.execute(
+            select(Check.layer, func.count(func.distinct(Check.host))).where(in_range).group_by(Check.layer)
+        )
+        .tuples()
+        .all()
+    )
+    crit = dict(
+        session.execute(
+            select(Check.layer, func.count(func.distinct(Check.host)))
+            .where(in_range, Check.status.in_(BAD))
+            .group_by(Check.layer)
+        )
+        .tuples()
+        .all()
+    )
+    return [LayerCounts(layer, s, int(hosts.get(layer, 0)), int(crit.get(layer, 0))) for layer, s in counts.items()]
+
+
+def worst_checks(session: Session, start: datetime, end: datetime, limit: int = 10) -> list[CheckView]:
+    """The critical / unknown checks of the range (then warnings), newest first."""
+    rank = case((Check.status == "critical", 0), (Check.status == "unknown", 1), else_=2)
+    rows = session.execute(
+        select(
+            Check.host,
+            Check.layer,
+            Check.name,
+            Check.target,
+            Check.value,
+            Check.unit,
+            Check.status,
+            Check.detail,
+            Check.checked_at,
+        )
+        .where(Check.checked_at >= start, Check.checked_at < end, Check.status.in_(("critical", "unknown", "warning")))
+        .order_by(rank, Check.checked_at.desc(), Check.host)
+        .limit(limit)
+    ).all()
+    return [CheckView(*r) for r in rows]
+
+
+def checks_per_day(session: Session, start: datetime, end: datetime, tz: tzinfo) -> dict[date, dict[str, int]]:
+    return reporting.statuses_per_day(session, start, end, tz, Check.checked_at, Check.status)
+
+
+def host_layers(session: Session, start: datetime, end: datetime) -> dict[str, set[str]]:
+    """host -> its layers, as its health checks of the range show them (DISTINCT in SQL)."""
+    out: dict[str, set[str]] = {}
+    for host, layer in session.execute(
+        select(Check.host, Check.layer).where(Check.checked_at >= start, Check.checked_at < end).distinct()
+    ).all():
+        out.setdefault(host, set()).add(layer)
+    return out
+
+
+@dataclass(frozen=True)
+class RunView:
+    id: int
+    kind: str
+    status: str
+    actor: str
+    trigger: str
+    schedule: str | None
+    started_at: datetime
+    duration_s: float | None
+    hosts: int
+
+
+def runs_in(session: Session, start: datetime, end: datetime, kinds: Iterable[str] = ()) -> list[RunView]:
+    hosts = select(func.count()).select_from(HostResult).where(HostResult.run_id == Run.id).scalar_subquery()
+    q = (
+        select(
+            Run.id, Run.kind, Run.status, Run.actor, Run.trigger, Run.schedule, Run.started_at, Run.duration_s, hosts
+        )
+        .where(Run.started_at >= start, Run.started_at < end)
+        .order_by(Run.started_at)
+    )
+    kinds = list(kinds)
+    if kinds:
+        q = q.where(Run.kind.in_(kinds))
+    return [RunView(*r) for r in session.execute(q).all()]
+
+
+def runs_by_kind(session: Session, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
+    return reporting.counts_by(session, Run.kind, Run.status, Run.started_at, start, end)
+
+
+def runs_per_day(session: Session, start: datetime, end: datetime, tz: tzinfo, kind: str) -> dict[date, int]:
+    rows = reporting.per_day(
+        session,
+        start,
+        end,
+        tz,
+        Run.started_at,
+        lambda day: select(day, func.count()).where(Run.kind == kind).group_by(day),
+    )
+    return {day: int(n) for day, n in rows}
+
+
+def occurrences(session: Session, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
+    """job -> occurrence state -> count, for occurrences due in [start, end) (R3.1)."""
+    o = ScheduleOccurrence
+    return reporting.counts_by(session, o.job, o.state, o.due_at, start, end)
