@@ -33,7 +33,7 @@ options:
     description:
       - "Per-threshold overrides, C({name: {warning: N, critical: N}}); missing names or keys keep
         their defaults."
-      - Names are C(load_per_cpu), C(memory_used_pct), C(swap_used_pct), C(disk_used_pct),
+      - Names are C(load_per_cpu) (1-minute), C(load5_per_cpu), C(load15_per_cpu), C(memory_used_pct), C(swap_used_pct), C(disk_used_pct),
         C(inode_used_pct), C(failed_units), C(zombies), C(peer_latency_ms), C(dns_ms),
         C(db_connections_pct), C(db_replication_lag_s), C(cert_days_left), C(http_response_ms).
       - A higher value is worse for every name except C(cert_days_left), so warning must not be
@@ -314,7 +314,11 @@ LAYERS = ("hardware", "network", "os", "database", "middleware", "application")
 # name -> (warning, critical, higher_is_worse). roles/oa_health/defaults/main.yml is the source
 # of truth; tests/content/test_module.py keeps this copy equal to it, for ad hoc use.
 THRESHOLDS = {
-    "load_per_cpu": (1.5, 3.0, True),
+    # load averages per CPU over 1, 5 and 15 minutes: the longer the average, the lower the bar
+    # (a spike of an install is normal, a quarter of an hour of queueing is not)
+    "load_per_cpu": (2.0, 4.0, True),
+    "load5_per_cpu": (1.5, 3.0, True),
+    "load15_per_cpu": (1.0, 2.0, True),
     "memory_used_pct": (85, 95, True),
     "swap_used_pct": (50, 80, True),
     "disk_used_pct": (80, 90, True),
@@ -328,6 +332,8 @@ THRESHOLDS = {
     "cert_days_left": (30, 7, False),
     "http_response_ms": (1000, 3000, True),
 }
+
+LOAD_CHECKS = {"load_per_cpu": 1, "load5_per_cpu": 5, "load15_per_cpu": 15}
 
 # What to set when a layer is listed but nothing is configured for it.
 UNCONFIGURED = {
@@ -780,7 +786,8 @@ class Probe:
 
     def hardware_jobs(self):
         jobs = [
-            Job(self.load_checks, fallback_for("hardware", [("load_per_cpu", "per_cpu")], ""), self.timeout),
+            Job(self.load_checks, fallback_for("hardware", [(name, "per_cpu") for name in LOAD_CHECKS], ""),
+                self.timeout),
             Job(self.memory_checks, fallback_for("hardware", [("memory_used_pct", "%"), ("swap_used_pct", "%")], ""),
                 self.timeout),
         ]
@@ -790,11 +797,13 @@ class Probe:
                             self.timeout))
         return jobs
 
-    def load_checks(self):
-        load1 = os.getloadavg()[0]
-        cpus = os.cpu_count() or 1
-        return [self.measured("hardware", "load_per_cpu", "", load1 / cpus, "per_cpu", "load_per_cpu",
-                              f"1-minute load {load1:.2f} on {cpus} CPUs")]
+    def load_checks(self, loadavg=None, cpus=None):
+        """The 1-, 5- and 15-minute load averages per CPU, each judged by its own thresholds."""
+        loads = os.getloadavg() if loadavg is None else loadavg
+        cpus = cpus or os.cpu_count() or 1
+        return [self.measured("hardware", name, "", load / cpus, "per_cpu", name,
+                              f"{minutes}-minute load {load:.2f} on {cpus} CPUs")
+                for (name, minutes), load in zip(LOAD_CHECKS.items(), loads)]
 
     def memory_checks(self):
         info = read_meminfo()

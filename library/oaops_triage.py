@@ -19,8 +19,10 @@ description:
   - "network: interfaces down, TCP reachability and latency of the other tiers, name resolution."
   - "application: service and process state, HTTP endpoints, database servers (TCP and
     C(pg_isready) / C(mysqladmin ping) when installed), and the tail of the application logs."
-  - Every category lists C(findings), the lines that point at a cause; oaops suggests the first
-    category with findings as the fault's cause.
+  - Every category lists C(findings), the lines that point at a cause, and C(weights), how much each
+    says (1 weak, such as a recent boot or a high load; 2 normal; 3 strong, such as a failing
+    application service, page, process or database); oaops suggests the category with the heaviest
+    evidence as the fault's cause, and weighs a boot before the fault opened as weaker still.
   - Reads only; never changes the host. Returns C(changed=false), also in check mode.
 options:
   categories:
@@ -88,7 +90,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 oaops:
-  description: C(kind=triage), C(host) and C(evidence) per category, each with C(findings) and C(facts).
+  description: C(kind=triage), C(host) and C(evidence) per category, each with C(findings), C(weights) and C(facts).
   returned: always
   type: dict
 """
@@ -104,6 +106,11 @@ import urllib.request
 from ansible.module_utils.basic import AnsibleModule
 
 CATEGORIES = ["power", "server", "storage", "network", "application"]
+# How much a finding says about the cause: a failing application check names the cause outright;
+# a recent boot only hints at lost power (the fault may have made someone reboot, or the boot came
+# before the fault). The controller adds the weights per category and takes the heaviest.
+WEAK, NORMAL, STRONG = 1, 2, 3
+RECENT_BOOT_S = 3600
 
 ARGUMENT_SPEC = dict(
     categories=dict(type="list", elements="str", choices=CATEGORIES, default=CATEGORIES),
@@ -206,15 +213,25 @@ def tcp(host, port, timeout):
         return False, None, str(exc)
 
 
-def power(kernel, lines):
-    findings, facts = [], {}
+def uptime_seconds():
     uptime = read("/proc/uptime")
-    if uptime:
-        seconds = float(uptime.split()[0])
-        facts["uptime_s"] = int(seconds)
-        facts["booted_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(time.time() - seconds))
-        if seconds < 3600:
-            findings.append(f"host booted {int(seconds // 60)} min ago: was power lost?")
+    return float(uptime.split()[0]) if uptime else None
+
+
+def power(kernel, lines, uptime_s=None, now=None):
+    """`uptime_s` and `now` (epoch seconds) come from the caller, so a test does not depend on
+    when this machine booted."""
+    findings, weights, facts = [], [], {}
+    if uptime_s is not None:
+        now = time.time() if now is None else now
+        facts["uptime_s"] = int(uptime_s)
+        facts["booted_epoch"] = round(now - uptime_s, 3)
+        facts["booted_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now - uptime_s))
+        if uptime_s < RECENT_BOOT_S:
+            text = f"host booted {int(uptime_s // 60)} min ago: was power lost?"
+            findings.append(text)
+            weights.append(WEAK)
+            facts["boot_finding"] = text  # the controller weighs it against the fault's opening time
     supplies = {}
     base = "/sys/class/power_supply"
     for name in sorted(os.listdir(base)) if os.path.isdir(base) else []:
@@ -223,11 +240,13 @@ def power(kernel, lines):
         supplies[name] = (status or online or "").strip()
         if online is not None and online.strip() == "0" and name.upper().startswith(("AC", "ADP", "PSU")):
             findings.append(f"power supply {name} is offline")
+            weights.append(STRONG)
     facts["power_supplies"] = supplies
     matched = [ln for ln in kernel if POWER_RE.search(ln)][-lines:]
     findings += matched[-5:]
+    weights += [NORMAL] * len(matched[-5:])
     facts["kernel_lines"] = matched
-    return {"findings": findings, "facts": facts}
+    return {"findings": findings, "weights": weights, "facts": facts}
 
 
 def server(kernel, lines, load_limit):
@@ -238,7 +257,7 @@ def server(kernel, lines, load_limit):
         one = float(load.split()[0])
         facts["load_per_cpu"] = round(one / cpus, 2)
         if one / cpus >= load_limit:
-            findings.append("load %.1f per CPU" % (one / cpus))
+            findings.append("load %.1f per CPU" % (one / cpus))  # busy, which a fault often is: weak
     meminfo = read("/proc/meminfo") or ""
     mem = {k: int(v.split()[0]) for k, v in (ln.split(":", 1) for ln in meminfo.splitlines() if ":" in ln)}
     if mem.get("MemTotal"):
@@ -249,7 +268,8 @@ def server(kernel, lines, load_limit):
     matched = [ln for ln in kernel if SERVER_RE.search(ln)][-lines:]
     findings += matched[-5:]
     facts["kernel_lines"] = matched
-    return {"findings": findings, "facts": facts}
+    weights = [WEAK if f.startswith("load ") else NORMAL for f in findings]
+    return {"findings": findings, "weights": weights, "facts": facts}
 
 
 def storage(kernel, lines):
@@ -287,7 +307,7 @@ def storage(kernel, lines):
     matched = [ln for ln in kernel if STORAGE_RE.search(ln)][-lines:]
     findings += matched[-5:]
     facts["kernel_lines"] = matched
-    return {"findings": findings, "facts": facts}
+    return {"findings": findings, "weights": [NORMAL] * len(findings), "facts": facts}
 
 
 def network(peers, timeout):
@@ -323,7 +343,7 @@ def network(peers, timeout):
     except OSError as exc:
         facts["resolver"] = str(exc)
         findings.append(f"name resolution fails: {exc}")
-    return {"findings": findings, "facts": facts}
+    return {"findings": findings, "weights": [NORMAL] * len(findings), "facts": facts}
 
 
 def application(params, timeout):
@@ -396,6 +416,7 @@ def application(params, timeout):
         if not ok:
             findings.append("database {} ({}:{}) {}".format(db.get("name", ""), host, port, err or state))
     facts["databases"] = dbs
+    weights = [STRONG] * len(findings)  # a service, process, page or database of the application fails
     logs = {}
     for path in params["log_files"]:
         lines, err = tail(path, params["log_lines"])
@@ -403,8 +424,9 @@ def application(params, timeout):
         if lines:
             errors = [ln for ln in lines if re.search(r"\b(ERROR|FATAL|CRITICAL|Exception)\b", ln)]
             findings += [f"{os.path.basename(path)}: {ln[:300]}" for ln in errors[-3:]]
+            weights += [NORMAL] * len(errors[-3:])
     facts["log_tails"] = logs
-    return {"findings": findings, "facts": facts}
+    return {"findings": findings, "weights": weights, "facts": facts}
 
 
 def gather(params):
@@ -413,7 +435,7 @@ def gather(params):
     kernel, source = kernel_log(lines) if {"power", "server", "storage"} & set(cats) else ([], "")
     out = {}
     if "power" in cats:
-        out["power"] = power(kernel, lines)
+        out["power"] = power(kernel, lines, uptime_seconds(), time.time())
     if "server" in cats:
         out["server"] = server(kernel, lines, params["load_per_cpu"])
     if "storage" in cats:

@@ -480,7 +480,7 @@ settings:
 # (or --systemd); it calls `oaops schedule run-due` every minute. See docs/schedules.md.
 schedules:
   - name: daily-health
-    job: health                        # health, backup, backup-verify, audit; report comes later
+    job: health                        # health, backup, backup-verify, audit, report
     cron: "30 7 * * *"                 # 07:30 every day, in the time zone below
     timezone: Asia/Shanghai
     missed: catch_up                   # after downtime: run once to catch up (or: record)

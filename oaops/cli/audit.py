@@ -10,7 +10,7 @@ from rich.table import Table
 
 from oaops.cli.common import RECORD_ID, announce_recovered, call, context
 from oaops.cli.progress import RunProgress
-from oaops.cli.render import out, print_json, seconds, when, zone
+from oaops.cli.render import both, literal, out, print_json, seconds, when, zone
 from oaops.errors import InputError
 from oaops.reports import audit as audit_report
 from oaops.rules.audit import FAILING, SEVERITY_RANK, STATUS_ZH, ControlStatus, Severity
@@ -169,7 +169,7 @@ def list_command(count: int, as_json: bool) -> int:
     for col in ("run", "when", "profile", "scope", "hosts", "score", "results", "previous"):
         table.add_column(col)
     for r in rows:
-        counts = ", ".join(f"{n} {s}" for s, n in sorted(r.counts.items()))
+        counts = ", ".join(f"{n} {both(s)}" for s, n in sorted(r.counts.items()))
         table.add_row(
             str(r.run_id),
             when(r.started_at, tz),
@@ -321,6 +321,7 @@ def waivers_command(as_json: bool) -> int:
     from oaops.rules.time import utcnow
 
     now = utcnow()
+    rows = literal(rows)
     table = Table(title="waivers (豁免)", title_justify="left")
     for col in ("id", "control", "hosts", "state", "requested by", "decided by", "last day", "reason"):
         table.add_column(col, overflow="fold")

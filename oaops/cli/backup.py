@@ -10,7 +10,7 @@ from rich.table import Table
 
 from oaops.cli.common import RECORD_ID, announce_recovered, call, context
 from oaops.cli.progress import RunProgress
-from oaops.cli.render import STATUS_STYLE, err, out, print_json, seconds, styled, when, zone
+from oaops.cli.render import STATUS_STYLE, err, literal, out, print_json, seconds, styled, when, zone
 from oaops.cli.runs import parse_since
 from oaops.errors import InputError
 from oaops.rules.backup import KIND_ZH
@@ -299,6 +299,7 @@ def show_cmd(backup_id: int, as_json: bool) -> int:
         print_json({**backup_json(d.backup), "keep": keep.get(backup_id), "detail": d})
         return 0
     tz = zone(ctx.config.settings.timezone)
+    d = literal(d)  # reasons and check details are data, never console markup
     b = d.backup
     out.print(
         f"[bold]backup {b.id}[/bold] {b.host} {b.target} ({b.kind}, {KIND_ZH.get(b.kind, '')}) "

@@ -14,8 +14,8 @@ from rich.table import Table
 
 from oaops.cli.common import announce_recovered, call, context
 from oaops.cli.progress import RunProgress
-from oaops.cli.render import err, out, print_json, styled, when, zone
-from oaops.rules.change import STATE_ZH, TYPE_ZH, ChangeState, ChangeType
+from oaops.cli.render import both, err, out, print_json, styled, when, zone
+from oaops.rules.change import STATE_ZH, TYPE_ZH, ChangeState, ChangeType, Window, freeze_overlaps, overlap_text
 from oaops.services import change
 from oaops.services.context import Context
 from oaops.store.changes import ChangeDetail, ChangeRow
@@ -40,7 +40,7 @@ STATE_STYLE = {
 def state_text(row: ChangeRow) -> str:
     style = STATE_STYLE.get(row.state, "")
     zh = STATE_ZH.get(ChangeState(row.state), "")
-    text = f"[{style}]{row.state}[/{style}] {zh}" if style else row.state
+    text = f"[{style}]{row.state}[/{style}] {zh}" if style else f"{row.state} {zh}".strip()
     if row.awaiting_retro_approval:
         text += " [bold yellow](open: needs approval after the fact)[/bold yellow]"
     return text
@@ -114,7 +114,17 @@ def new_cmd(file: Path, as_json: bool) -> int:
 @JSON
 def submit_cmd(change_id: str, file: Path | None, as_json: bool) -> int:
     """Submit a draft, or a rejected change once revised, for approval (a standard change is approved at once)."""
-    row = _with_ctx(lambda ctx: change.submit(ctx, change_id, file))
+
+    def submitted(ctx: Context) -> tuple[ChangeRow, str]:
+        row = change.submit(ctx, change_id, file)
+        window = Window(row.window_start, row.window_end, row.window_tz)
+        return row, overlap_text(freeze_overlaps(window, ctx.config.changes.freezes), row.window_tz)
+
+    row, freeze = _with_ctx(submitted)
+    if freeze and not as_json:
+        out.print(
+            f"[bold yellow]warning: the window overlaps {escape(freeze)}: approval will be refused (R18)[/bold yellow]"
+        )
     return _moved(row, as_json, "submitted" if row.state == "submitted" else "submitted and pre-approved (standard)")
 
 
@@ -123,11 +133,14 @@ def submit_cmd(change_id: str, file: Path | None, as_json: bool) -> int:
 )
 @click.argument("change_id")
 @click.option("--comment", default="", help="Why, or the conditions of the approval.")
+@click.option(
+    "--break-glass", is_flag=True, help="Approve a window that overlaps a freeze (journaled; needs --comment)."
+)
 @JSON
-def approve_cmd(change_id: str, comment: str, as_json: bool) -> int:
+def approve_cmd(change_id: str, comment: str, break_glass: bool, as_json: bool) -> int:
     """Approve a change (system_manager or group_admin, never the requester). The approval binds to a
     hash of the playbook files, variables, limit and hosts: any later edit voids it."""
-    row = _with_ctx(lambda ctx: change.approve(ctx, change_id, comment))
+    row = _with_ctx(lambda ctx: change.approve(ctx, change_id, comment, break_glass))
     return _moved(row, as_json, "approved" if not row.retro_approver else "approved after the fact")
 
 
@@ -299,12 +312,12 @@ def list_cmd(states: tuple[str, ...], open_only: bool, as_json: bool) -> int:
         return 0
     table = Table(title="changes (变更)", title_justify="left")
     for col in ("id", "state", "class · risk", "type", "title", "hosts", "window", "requester → approver"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", no_wrap=col == "class · risk")
     for r in rows:
         table.add_row(
             r.id,
             state_text(r),
-            f"{r.change_class} · {r.risk}",
+            f"{both(r.change_class)} · {both(r.risk)}",
             type_text(r.type),
             escape(r.title),
             r.limit,
@@ -350,9 +363,9 @@ def render_detail(d: ChangeDetail, tz: ZoneInfo, diffs: bool = True) -> None:
     out.print(f"[bold]{r.id}[/bold] {escape(r.title)}  (revision {d.revision})")
     out.print(f"  state      {state_text(r)}")
     out.print(
-        f"  type       {type_text(r.type)} · class {r.change_class}"
+        f"  type       {type_text(r.type)} · class {both(r.change_class)}"
         + (f" ({d.template})" if d.template else "")
-        + f" · risk {r.risk}"
+        + f" · risk {both(r.risk)}"
     )
     out.print(f"  reason     {escape(d.reason)}")
     out.print(f"  hosts      {r.limit} -> {', '.join(r.hosts)} ({d.inventory})")
@@ -389,7 +402,7 @@ def render_detail(d: ChangeDetail, tz: ZoneInfo, diffs: bool = True) -> None:
     for col in ("time", "actor", "what", "state", "comment"):
         timeline.add_column(col, overflow="fold")
     for e in d.events:
-        moved = f"{e.from_state} -> {e.to_state}" if e.from_state != e.to_state else (e.to_state or "")
+        moved = f"{both(e.from_state)} -> {both(e.to_state)}" if e.from_state != e.to_state else both(e.to_state or "")
         timeline.add_row(when(e.at, tz), e.actor, e.action, moved, escape(e.comment))
     out.print(timeline)
 
@@ -439,6 +452,9 @@ def calendar_cmd(days: int, as_json: bool) -> int:
         table.add_column(col, overflow="fold")
     for e in entries:
         kind = "[bold red]freeze 封网[/bold red]" if e.kind == "freeze" else "window 窗口"
-        table.add_row(when(e.start, tz)[:16], when(e.end, tz)[:16], kind, e.name, escape(e.detail))
+        if e.freeze:
+            kind = "[bold red]window 窗口 ⚠ in freeze 封网期内[/bold red]"
+        detail = escape(e.detail) + (f"\n[bold red]overlaps {escape(e.freeze)}[/bold red]" if e.freeze else "")
+        table.add_row(when(e.start, tz)[:16], when(e.end, tz)[:16], kind, escape(e.name), detail)
     out.print(table)
     return 0

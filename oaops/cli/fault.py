@@ -12,7 +12,7 @@ from rich.table import Table
 
 from oaops.cli.common import ONE_LINE, RECORD_ID, announce_recovered, call, context
 from oaops.cli.progress import RunProgress
-from oaops.cli.render import out, print_json, when, zone
+from oaops.cli.render import both, literal, out, print_json, when, zone
 from oaops.cli.runs import parse_since
 from oaops.rules import fault as rules
 from oaops.rules.fault import Cause, Level, Step
@@ -48,7 +48,7 @@ def level_text(level: str) -> str:
 
 def _told(ctx: Context, ref: str, since: datetime) -> None:
     """One line per notification this command sent (R13: the steps that tell people)."""
-    rows = [r for r in notify.listing(ctx, record=("fault", ref), since=since)]
+    rows = literal(notify.listing(ctx, record=("fault", ref), since=since))
     for r in reversed(rows):
         style = NOTICE_STYLE.get(r.status, "")
         extra = f": {r.error}" if r.error else ""
@@ -73,6 +73,7 @@ _OTHER_ZH = {"alert": "告警（仍为严重）", "level": "级别调整"}
 
 
 def _done(ctx: Context, row: FaultRow, since: datetime, what: str, step: Step | None = None) -> int:
+    row = literal(row)
     moved = "" if what == row.state else f"{what} -> "  # `open` opens into the state of that name
     out.print(
         f"{row.ref}: {moved}[bold]{row.state}[/bold] ({STATE_ZH.get(row.state, '')}), level {level_text(row.level)}"
@@ -122,6 +123,7 @@ def open_cmd(summary: str, hosts: str, scope: tuple[str, ...], inventory: Path |
         if as_json:
             print_json(row)
             return 0
+        row = literal(row)
         out.print(f"opened {row.ref}: {row.summary}")
         out.print(f"  hosts {', '.join(row.host_list)} · scope {scope_text(row.scope)}")
         out.print(f"  level {row.level}: {row.level_reason}")
@@ -141,6 +143,7 @@ def list_cmd(all_states: bool, since: str | None, as_json: bool) -> int:
         print_json(rows)
         return 0
     tz = zone(ctx.config.settings.timezone)
+    rows = literal(rows)
     now = utcnow()
     table = Table(title="faults (故障)" + ("" if all_states else ": not closed"), title_justify="left")
     for col in ("ref", "level", "state", "cause", "opened", "time to restore", "hosts", "summary"):
@@ -150,8 +153,8 @@ def list_cmd(all_states: bool, since: str | None, as_json: bool) -> int:
         table.add_row(
             r.ref,
             level_text(r.level),
-            r.state,
-            r.cause or "-",
+            both(r.state, "fault"),
+            both(r.cause) if r.cause else "-",
             when(r.opened_at, tz),
             ttr if r.restored_at else f"[yellow]{ttr} so far[/yellow]",
             ", ".join(r.host_list)[:40],
@@ -186,6 +189,7 @@ def show_cmd(ref: str, as_json: bool) -> int:
         print_json(view)
         return 0
     tz = zone(ctx.config.settings.timezone)
+    view = literal(view)  # summaries, notes and evidence are data, never console markup
     f = view.detail.fault
     out.print(f"[bold]{f.ref}[/bold] {f.summary}")
     out.print(
@@ -266,7 +270,7 @@ def triage_cmd(
             return 0
         if run_id:
             out.print(f"triage run {run_id} on {', '.join(row.host_list)}:")
-            for line in _evidence_lines({"evidence": evidence}):
+            for line in _evidence_lines({"evidence": literal(evidence)}):
                 out.print(line)
         return _done(ctx, row, t0, f"triage: cause {row.cause} ({rules.CAUSE_ZH[Cause(row.cause or 'other')]})")
     finally:

@@ -6,7 +6,7 @@ import click
 from rich.table import Table
 
 from oaops.cli.common import RECORD_ID, call, context
-from oaops.cli.render import out, print_json, when, zone
+from oaops.cli.render import literal, out, print_json, when, zone
 from oaops.cli.runs import parse_since
 from oaops.rules.notify import Audience, NoticeStatus
 from oaops.services import notify
@@ -63,6 +63,7 @@ def list_cmd(status: str | None, since: str | None, as_json: bool) -> int:
     if as_json:
         print_json(rows)
         return 0
+    rows = literal(rows)  # subjects and errors are data, never console markup
     if not rows:
         out.print(
             "no notifications"

@@ -7,17 +7,18 @@ import click
 from rich.table import Table
 
 from oaops.cli.common import call, context
-from oaops.cli.render import out, print_json, when, zone
-from oaops.rules.problem import STATE_ZH, Nature, ProblemState, is_overdue
+from oaops.cli.render import both, literal, out, print_json, when, zone
+from oaops.rules.problem import Nature, ProblemState, is_overdue
 from oaops.services import problem
 from oaops.store.problems import ProblemRow
 
 
 def _state(state: str) -> str:
-    return f"{state} ({STATE_ZH.get(ProblemState(state), '')})"
+    return both(state, "problem")
 
 
 def _done(row: ProblemRow, what: str) -> int:
+    row = literal(row)
     out.print(f"{row.ref}: {what} -> [bold]{_state(row.state)}[/bold]")
     return 0
 
@@ -62,6 +63,7 @@ def add_cmd(
     if as_json:
         print_json(row)
         return 0
+    row = literal(row)
     out.print(f"raised {row.ref}: {row.title}")
     out.print(
         f"  next: oaops problem classify {row.ref} --nature ... --owner ... --collaborators ... "
@@ -83,7 +85,10 @@ def list_cmd(all_states: bool, overdue: bool, as_json: bool) -> int:
         print_json(rows)
         return 0
     tz = zone(ctx.config.settings.timezone)
-    table = Table(title="problem library (问题库)" + (" incl. closed" if all_states else ""), title_justify="left")
+    rows = literal(rows)
+    table = Table(
+        title="problem library (问题库)" + (" incl. closed 含已关闭" if all_states else ""), title_justify="left"
+    )
     for col in ("ref", "state", "nature", "owner", "deadline", "raised", "from", "title"):
         table.add_column(col, no_wrap=col != "title", overflow="fold", min_width=24 if col == "title" else None)
     for r in rows:
@@ -97,7 +102,7 @@ def list_cmd(all_states: bool, overdue: bool, as_json: bool) -> int:
         nature = p.nature or "[yellow]not set[/yellow]"
         table.add_row(
             f"[bold red]{p.ref}[/bold red]" if r.overdue else p.ref,
-            p.state,
+            _state(p.state),
             nature,
             p.owner or "[yellow]-[/yellow]",
             due,
@@ -125,8 +130,9 @@ def show_cmd(ref: str, as_json: bool) -> int:
         print_json(d)
         return 0
     tz = zone(ctx.config.settings.timezone)
+    d = literal(d)  # titles, plans and notes are data, never console markup
     p = d.problem
-    out.print(f"[bold]{p.ref}[/bold] {p.title}  [{_state(p.state)}]")
+    out.print(f"[bold]{p.ref}[/bold] {p.title}  \\[{_state(p.state)}]")
     if is_overdue(ProblemState(p.state), p.deadline, problem.today(ctx)):
         out.print(f"  [bold red]OVERDUE (逾期): the deadline was {p.deadline}[/bold red]")
     if p.description:
@@ -147,7 +153,7 @@ def show_cmd(ref: str, as_json: bool) -> int:
         out.print(f"  verified by {p.verified_by} {when(p.closed_at, tz)}")
     out.print("")
     for n in d.notes:
-        out.print(f"  {when(n.at, tz)}  [bold]{n.action}[/bold] by {n.actor} -> {n.state}: {n.text}")
+        out.print(f"  {when(n.at, tz)}  [bold]{n.action}[/bold] by {n.actor} -> {_state(n.state)}: {n.text}")
     return 0
 
 
@@ -276,6 +282,7 @@ def log_cmd(month: str, as_json: bool) -> int:
         print_json({"month": month, "problems": entries})
         return 0
     tz = zone(ctx.config.settings.timezone)
+    entries = literal(entries)
     out.print(f"[bold]问题跟踪处理日志 / problem-tracking log {month}[/bold]  ({len(entries)} problem(s))")
     for e in entries:
         late = " [bold red]OVERDUE (逾期)[/bold red]" if e.overdue_at_month_end else ""
@@ -288,7 +295,7 @@ def log_cmd(month: str, as_json: bool) -> int:
             from datetime import datetime
 
             at = when(datetime.fromisoformat(ev["at"]), tz)
-            out.print(f"  {at}  {ev['action']} by {ev['actor']} -> {ev['state']}: {ev['text']}")
+            out.print(f"  {at}  {ev['action']} by {ev['actor']} -> {_state(ev['state'])}: {ev['text']}")
         if not e.events:
             out.print("  no activity this month")
     return 0

@@ -7,11 +7,13 @@ import json
 import os
 import sys
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
+from rich.markup import escape
 
+from oaops.rules import labels
 from oaops.rules.time import zone as zone  # re-exported for the command modules
 
 # Pipes and cron logs get a wide table rather than rich's 80-column default.
@@ -54,6 +56,49 @@ STATUS_ZH = {
     "timeout": "超时",
     "error": "错误",
 }
+
+
+_T = TypeVar("_T")
+
+
+def lit(value: object) -> str:
+    """A value printed as itself: `[/]` in a disk path or a note is text, not console markup."""
+    return escape(str(value))
+
+
+def literal(view: _T) -> _T:
+    """A copy of a read view with every string escaped for the console (data is never markup).
+
+    The CLI passes each record view through this once, at the door, so a format string can
+    interpolate any field; only the template's own `[bold]` tags are markup.
+    """
+    return _literal(view)  # type: ignore[no-any-return]
+
+
+def _literal(value: Any) -> Any:
+    if isinstance(value, str):
+        return escape(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: _literal(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
+        return dataclasses.replace(value, **changes)
+    if isinstance(value, dict):
+        return {_literal(k): _literal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_literal(v) for v in value]
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(_literal(v) for v in value)
+    return value
+
+
+def status_text(status: str, kind: str = "") -> str:
+    """A status in its colour with its Chinese: `successful 成功` (rules.labels is the catalog)."""
+    cn = labels.zh(status, kind)
+    return styled(status) + (f" {cn}" if cn != status else "")
+
+
+def both(word: object, kind: str = "") -> str:
+    """`待审批 (submitted)`: the Chinese and the code word a command takes."""
+    return labels.both(word, kind)
 
 
 def styled(status: str) -> str:

@@ -14,7 +14,7 @@ from oaops.cli.render import err
 from oaops.cli.schedule import parse_now
 from oaops.errors import InputError
 from oaops.reports import render
-from oaops.services import report
+from oaops.services import report, review
 
 NOW = click.option("--now", envvar="OAOPS_NOW", hidden=True, help="Pretend it is this time (tests, docs).")
 LANG = click.option("--lang", default="zh", show_default=True, metavar="zh|en", help="Language: zh (Chinese) or en.")
@@ -71,7 +71,7 @@ def monthly(month: str, lang: str, fmt: str, output: Path | None, now: str | Non
     """The monthly O&M report: a summary page for management first, then availability per layer,
     faults, changes, backups, audits, problems and health runs, with charts."""
     report.check_lang_format(lang, fmt)
-    r, _ctx = call(lambda ctx: report.monthly(ctx, month, parse_now(now, ctx.config.settings.timezone)))
+    r, _ctx = call(lambda ctx: review.monthly_report(ctx, month, parse_now(now, ctx.config.settings.timezone)))
     if fmt == "json":
         data: str | bytes = render.to_json(r)
     elif fmt == "md":

@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from oaops.cli.common import call, context
-from oaops.cli.render import out, print_json, styled, when, zone
+from oaops.cli.render import both, literal, out, print_json, status_text, when, zone
 from oaops.cli.schedule import parse_now
 from oaops.reports import labels
 from oaops.reports.render import jsonable
@@ -44,21 +44,22 @@ def prepare(month: str, as_json: bool, now: str | None) -> int:
         print_json(jsonable(p))
         return 0
     tz = zone(p.timezone)
+    p = literal(p)  # titles and notes are data, never console markup
     out.print(f"[bold]月度审核 / monthly review · {p.month} · {p.timezone}[/bold]")
     if p.empty:
         out.print(f"no records in {p.month} (本月无记录): nothing to review")
         return 0
     b = p.backup_log
     out.print(
-        f"1. {LOG_NAMES['backup_log']}: {b.backups} backups of {b.targets} targets, {b.failed} failed, "
+        f"1. {LOG_NAMES['backup_log']}: {b.backups} backups of {b.targets} targets, {b.failed} failed 失败, "
         f"{b.verified_days} lines restore-verified, {b.missing_days} days missing"
     )
     table = Table(title=f"2. {LOG_NAMES['daily_log']}", title_justify="left")
-    for col in ("day", "health runs", "worst", "backups", "failed", "notes"):
+    for col in ("day", "health runs", "worst", "backups", "failed 失败", "notes"):
         table.add_column(col)
     for d in p.days:
         runs = str(d.health_runs) if d.health_runs else "[bold red]0[/bold red]"
-        table.add_row(d.day, runs, styled(d.worst), str(d.backups), str(d.backups_failed), str(d.notes))
+        table.add_row(d.day, runs, status_text(d.worst), str(d.backups), str(d.backups_failed), str(d.notes))
     out.print(table)
     if p.problem_log is None:
         out.print(f"3. {LOG_NAMES['problem_log']}: (no problem records in this database)")
@@ -66,10 +67,13 @@ def prepare(month: str, as_json: bool, now: str | None) -> int:
         out.print(f"3. {LOG_NAMES['problem_log']}: {len(p.problem_log)} problems active in the month")
         for e in p.problem_log:
             overdue = " [bold red]overdue (逾期)[/bold red]" if e.overdue_at_month_end else ""
-            out.print(f"   {e.ref} {e.title} — {e.state_at_month_end} at month end, owner {e.owner or '-'}{overdue}")
+            out.print(
+                f"   {e.ref} {e.title} — {both(e.state_at_month_end, 'problem')} at month end,"
+                f" owner {e.owner or '-'}{overdue}"
+            )
             for ev in e.events:
                 at = when(datetime.fromisoformat(ev["at"]), tz)[:16]
-                out.print(f"      {at} {ev['action']} → {ev['state']} by {ev['actor']}")
+                out.print(f"      {at} {ev['action']} → {both(ev['state'], 'problem')} by {ev['actor']}")
     out.print("[bold]needs attention (需要关注):[/bold]" if p.attention else "needs attention: nothing (无)")
     for key, n in p.attention.items():
         out.print(f"  [bold red]{n}[/bold red] {labels.attention(key, 'en')} ({labels.attention(key, 'zh')})")

@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 
 from oaops.cli.common import RECORD_ID, announce_recovered, call, context
-from oaops.cli.render import number, out, print_json, seconds, styled, when, zone
+from oaops.cli.render import literal, number, out, print_json, seconds, status_text, when, zone
 from oaops.errors import InputError
 from oaops.rules.runs import KINDS, Outcome, RunStatus
 from oaops.services import records
@@ -61,6 +61,7 @@ def list_cmd(
         print_json(rows)
         return 0
     tz = zone(ctx.config.settings.timezone)
+    rows = literal(rows)
     table = Table(title_justify="left")
     for col in ("id", "kind", "status", "outcome", "started", "duration", "actor", "trigger", "limit", "hosts"):
         table.add_column(col)
@@ -69,8 +70,8 @@ def list_cmd(
         table.add_row(
             str(r.id),
             r.kind,
-            styled(r.status),
-            styled(r.outcome) if r.outcome else "-",
+            status_text(r.status),
+            status_text(r.outcome) if r.outcome else "-",
             when(r.started_at, tz),
             seconds(r.duration_s),
             r.actor,
@@ -100,11 +101,13 @@ def show_cmd(run_id: int, as_json: bool) -> int:
         print_json(d)
         return 0
     tz = zone(ctx.config.settings.timezone)
+    d = literal(d)  # task messages and check details are data, never console markup
     r = d.run
     trigger = f"{r.trigger} {r.schedule}" if r.schedule else r.trigger
-    came = f" outcome {styled(r.outcome)}" if r.outcome else ""
+    came = f" outcome {status_text(r.outcome)}" if r.outcome else ""
     out.print(
-        f"[bold]run {r.id}[/bold] {r.kind} {styled(r.status)}{came} rc={r.rc}  {r.playbook}  limit={r.limit or 'all'}"
+        f"[bold]run {r.id}[/bold] {r.kind} {status_text(r.status)}{came} rc={r.rc}  {r.playbook}"
+        f"  limit={r.limit or 'all'}"
     )
     out.print(
         f"by {r.actor} ({trigger}) · started {when(r.started_at, tz)} · finished {when(r.finished_at, tz)}"
@@ -113,7 +116,17 @@ def show_cmd(run_id: int, as_json: bool) -> int:
     if d.error:
         out.print(f"[red]{d.error}[/red]")
     hosts = Table(title="hosts", title_justify="left")
-    for col in ("host", "ok", "changed", "failed", "unreachable", "skipped", "rescued", "ignored", "why"):
+    for col in (
+        "host",
+        "ok",
+        "changed",
+        "failed 失败",
+        "unreachable 不可达",
+        "skipped",
+        "rescued",
+        "ignored",
+        "why 原因",
+    ):
         hosts.add_column(col, overflow="fold")
     for h in d.hosts:
         hosts.add_row(
@@ -139,12 +152,12 @@ def show_cmd(run_id: int, as_json: bool) -> int:
                 c.name,
                 c.target,
                 number(c.value, c.unit),
-                styled(c.status),
+                status_text(c.status),
                 c.detail if c.status != "ok" else "",
             )
         out.print(checks)
     if d.failed_tasks:
         out.print("[bold red]failed tasks[/bold red]")
         for t in d.failed_tasks:
-            out.print(f"  {t.host}: {t.task} ({t.action}) {styled(t.status)}: {t.msg}")
+            out.print(f"  {t.host}: {t.task} ({t.action}) {status_text(t.status)}: {t.msg}")
     return 0

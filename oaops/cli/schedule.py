@@ -11,9 +11,11 @@ from rich.table import Table
 
 from oaops import config
 from oaops.cli.common import announce_recovered, call, context
-from oaops.cli.render import err, out, print_json, styled, when, zone
+from oaops.cli.render import err, literal, out, print_json, styled, when, zone
 from oaops.cli.runs import parse_since
 from oaops.errors import InputError
+from oaops.rules.labels import zh
+from oaops.rules.time import utcnow
 from oaops.services import schedule
 from oaops.services.schedule import Outcome
 
@@ -61,13 +63,13 @@ def list_cmd(now: str | None, as_json: bool) -> int:
         return 0
     tz = zone(tz_name)
     table = Table(title_justify="left", title=f"schedules · times in {tz_name}")
-    for col in ("name", "job", "cron", "time zone", "limit", "if missed", "last", "result", "next"):
+    for col in ("name", "job", "cron", "time zone", "limit", "if missed 错过时", "last", "result", "next"):
         table.add_column(col, overflow="fold")
     for v in views:
         last = v.last
         result = "-"
         if last is not None:
-            result = styled(last.state) + (f" (run {last.run_id})" if last.run_id else "")
+            result = styled(last.state) + (f" (run {last.run_id})" if last.run_id else "") + f" {zh(last.state)}"
         table.add_row(
             v.name,
             v.job,
@@ -91,12 +93,17 @@ def _line(o: Outcome, tz_name: str) -> str:
 
 @command.command(
     "run-due",
-    epilog="Example:\n\n  oaops schedule run-due\n  oaops schedule run-due --now 2026-12-01T07:30 --json",
+    epilog="Example:\n\n  oaops schedule run-due\n  oaops schedule run-due --dry-run --now 2026-12-01T07:30 --json",
 )
 @NOW_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print what the tick did as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing when nothing was due (for cron logs).")
-def run_due_cmd(now: str | None, as_json: bool, quiet: bool) -> int:
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Only show what would be due (any --now, also a future one); record and run nothing.",
+)
+def run_due_cmd(now: str | None, as_json: bool, quiet: bool, dry_run: bool) -> int:
     """Run every job due since the previous tick, one at a time, and record each occurrence.
 
     Safe to call every minute from cron or a systemd timer: a lock in the records database keeps
@@ -109,7 +116,14 @@ def run_due_cmd(now: str | None, as_json: bool, quiet: bool) -> int:
     try:
         tz_name = ctx.config.settings.timezone
         at = parse_now(now, tz_name)
-        report = schedule.run_due(ctx, at)
+        if dry_run:
+            report = schedule.plan_due(ctx, at)
+        elif problem := schedule.future_problem(at, utcnow()):
+            raise InputError(
+                "--now / OAOPS_NOW", problem, "a tick records only what is due by now; add --dry-run to look ahead"
+            )
+        else:
+            report = schedule.run_due(ctx, at)
         announce_recovered(ctx)
     finally:
         ctx.close()
@@ -126,6 +140,8 @@ def run_due_cmd(now: str | None, as_json: bool, quiet: bool) -> int:
         click.echo(f"{stamp} {_line(o, tz_name)}")
     if not report.outcomes and not report.settled and not quiet:
         click.echo(f"{stamp} nothing due")
+    if dry_run:
+        click.echo(f"{stamp} dry run: nothing was recorded or run")
     return report.exit_code
 
 
@@ -145,6 +161,7 @@ def history_cmd(name: str | None, since: str | None, max_rows: int, as_json: boo
         print_json(rows)
         return 0
     tz = zone(ctx.config.settings.timezone)
+    rows = literal(rows)
     table = Table(title_justify="left")
     for col in ("schedule", "job", "due", "state", "run", "detail"):
         table.add_column(col, overflow="fold")

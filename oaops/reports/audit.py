@@ -6,6 +6,7 @@ In Chinese (zh) or English (en). Reads only services.audit.AuditReport, never th
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from oaops.rules.audit import FAILING, SEVERITY_RANK, SEVERITY_ZH, STATUS_ZH, ControlStatus, Severity
+from oaops.rules.labels import say
 from oaops.rules.time import zone
 from oaops.services.audit import AuditReport, Finding
 
@@ -245,13 +247,15 @@ def render_junit(report: AuditReport, lang: str) -> str:
 
 
 def _env() -> Environment:
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
         autoescape=select_autoescape(["html", "j2"], default_for_string=False),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.globals["say"] = say  # a state or status word in the report's language (rules.labels)
+    return env
 
 
 def _score_class(score: float | None) -> str:
@@ -282,6 +286,21 @@ def waiver_expiry(report: AuditReport, f: Finding, when: Any) -> str:
     """When the waiver applied to (or expired on) this result ends, in the site zone; '' if none."""
     w = report.waivers.get(f.result.waiver_id) if f.result.waiver_id else None
     return str(when(w.expires_at)) if w else ""
+
+
+def waiver_text(report: AuditReport, f: Finding, lang: str, when: Any) -> str:
+    """The waiver note in the report's language: the stored note is English (R6: zh says it in
+    Chinese), so zh says it again from the waiver record itself."""
+    r = f.result
+    if lang != "zh" or not r.waiver_note:
+        return r.waiver_note
+    w = report.waivers.get(r.waiver_id) if r.waiver_id else None
+    if w is not None and r.status == ControlStatus.WAIVED.value:
+        return f"豁免 #{w.id}（{w.requested_by} 申请，{w.decided_by} 批准）：{w.reason}"
+    if w is not None:
+        return f"豁免 #{w.id} 已于 {when(w.expires_at)} 到期，不再适用"
+    pending = re.fullmatch(r"waiver #(\d+) requested by (\S+), awaiting approval", r.waiver_note)
+    return f"豁免 #{pending[1]} 已由 {pending[2]} 申请，待批准" if pending else r.waiver_note
 
 
 def render_html(report: AuditReport, lang: str, tz_name: str = "UTC") -> str:
@@ -337,6 +356,7 @@ def render_html(report: AuditReport, lang: str, tz_name: str = "UTC") -> str:
             clauses=clauses,
             cis_ids=cis_ids,
             expiry=lambda f: waiver_expiry(report, f, when),
+            waiver_text=lambda f: waiver_text(report, f, lang, when),
         )
     )
 

@@ -57,12 +57,38 @@ def _legend(series: Sequence[Series], x0: float, y: float) -> str:
     return "".join(parts)
 
 
+TITLE_H = 22  # the visible title band above every chart
+
+
 def _frame(width: int, height: int, title: str, body: str) -> str:
+    """Every chart carries its title, visible (a chart cut out of the report still says what it is)."""
+    full = height + TITLE_H
     return (
-        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">'
-        f"<title>{escape(title)}</title>{body}</svg>"
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{full}" '
+        f'viewBox="0 0 {width} {full}" role="img" aria-label="{escape(title)}">'
+        f"<title>{escape(title)}</title>"
+        + _text(4, 15, title, 12, "start", ' class="chart-title" font-weight="bold"')
+        + f'<g transform="translate(0,{TITLE_H})">{body}</g></svg>'
     )
+
+
+def text_width(s: str, size: int = 10) -> float:
+    """A label's width in px, estimated: CJK characters are about twice as wide as Latin ones."""
+    return sum(size * (1.0 if ord(c) > 0x2E80 else 0.56) for c in s)
+
+
+def count_ticks(top: float, most: int = 5) -> tuple[float, float]:
+    """(axis top, step) for counts: whole-number steps (1, 2, 5, 10, 20, 25, 50 ...), at most `most`
+    of them, so no tick reads 22.5 and a maximum of 2 is not drawn on an axis up to 4."""
+    top = max(1.0, top)
+    step = 1.0
+    for candidate in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000, 20000, 50000):
+        step = float(candidate)
+        if -(-top // step) <= most:
+            break
+    else:
+        step = float(-(-top // (most * 10000)) * 10000)
+    return float(-(-top // step) * step), step
 
 
 def bars(
@@ -74,26 +100,42 @@ def bars(
     stacked: bool = True,
     unit: str = "",
     y_max: float | None = None,
+    integer: bool = True,
 ) -> str | None:
-    """Vertical bars per label (stacked or side by side); None when every value is empty."""
+    """Vertical bars per label (stacked or side by side); None when every value is empty.
+    Counts (`integer`, the default) get whole-number ticks."""
     if not labels or not any(v for s in series for v in s.values if v):
         return None
     left, right, top, bottom = 46, 10, 26, 42
-    plot_w, plot_h = width - left - right, height - top - bottom
+    slot = (width - left - right) / len(labels)
+    every = max(1, round(len(labels) / 16))
+    # labels wider than their slot are turned and the chart grows below, instead of overlapping
+    widest = max(text_width(label) for label in labels[::every])
+    rotate = widest > slot * every * 0.92
+    if rotate:  # turned by 35 degrees: the label reaches down and to the left of its bar
+        bottom = int(min(widest, 160) * 0.6) + 24
+        height += bottom - 42
+        left = max(left, int(widest * 0.82 - slot / 2) + 6)
+        slot = (width - left - right) / len(labels)
+    plot_h = height - top - bottom
     totals = [
         sum((s.values[i] or 0) for s in series) if stacked else max((s.values[i] or 0) for s in series)
         for i in range(len(labels))
     ]
-    top_value = y_max if y_max is not None else _nice_max(max(totals))
+    if y_max is not None:
+        top_value, tick = y_max, y_max / 4
+    elif integer:
+        top_value, tick = count_ticks(max(totals))
+    else:
+        top_value = _nice_max(max(totals))
+        tick = top_value / 4
     parts = [_legend(series, left, 14)]
-    for k in range(5):
-        v = top_value * k / 4
-        y = top + plot_h - plot_h * k / 4
+    for k in range(round(top_value / tick) + 1):
+        v = tick * k
+        y = top + plot_h - plot_h * v / top_value
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#e3e6ea"/>')
         parts.append(_text(left - 4, y + 4, f"{v:g}{unit}", 10, "end"))
-    slot = plot_w / len(labels)
     bar_w = max(2.0, slot * 0.7 / (1 if stacked else len(series)))
-    every = max(1, round(len(labels) / 16))
     for i, label in enumerate(labels):
         x = left + slot * i + slot * 0.15
         base = float(top + plot_h)
@@ -110,7 +152,10 @@ def bars(
             )
             if stacked:
                 base -= h
-        if i % every == 0:
+        if i % every == 0 and rotate:
+            lx, ly = left + slot * i + slot / 2 + 3, height - bottom + 10
+            parts.append(_text(lx, ly, label, 10, "end", f' transform="rotate(-35 {lx:.1f} {ly:.1f})"'))
+        elif i % every == 0:
             parts.append(_text(left + slot * i + slot / 2, height - bottom + 14, label, 10))
     parts.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{width - right}" y2="{top + plot_h}" stroke="#888"/>')
     return _frame(width, height, title, "".join(parts))
@@ -164,9 +209,11 @@ def lines(
     left, right, top, bottom = 46, 14, 26, 30
     plot_w, plot_h = width - left - right, height - top - bottom
     parts = [_legend(series, left, 14)]
-    for k in range(5):
-        v = y_min + (y_max - y_min) * k / 4
-        y = top + plot_h - plot_h * k / 4
+    span = y_max - y_min
+    n = next((n for n in (4, 5, 2) if float(span / n).is_integer()), 4)  # whole-number ticks when it can
+    for k in range(n + 1):
+        v = y_min + span * k / n
+        y = top + plot_h - plot_h * k / n
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#e3e6ea"/>')
         parts.append(_text(left - 4, y + 4, f"{v:g}{unit}", 10, "end"))
     step = plot_w / max(1, len(labels) - 1) if len(labels) > 1 else 0.0

@@ -35,6 +35,10 @@ LABELS: dict[str, dict[str, str]] = {
         "review": "月度审核",
         "review_signed": "已由 {who} 于 {at} 签署审核",
         "review_unsigned": "本月尚未签署审核（oaops review sign）。",
+        "review_changed": "签署后记录已变更：{logs}。本报告的数字与签署时不同，需重新审核。",
+        "log_backup_log": "数据备份日志",
+        "log_daily_log": "日常管理日志",
+        "log_problem_log": "问题跟踪处理日志",
         "availability": "各层可用性",
         "availability_note": "可用率按计划外停机（故障）计算；计划停机（变更实施）单列，不计入。",
         "layer": "层",
@@ -145,6 +149,13 @@ LABELS: dict[str, dict[str, str]] = {
         "review": "Monthly review",
         "review_signed": "Signed off by {who} on {at}",
         "review_unsigned": "Not signed off yet (oaops review sign).",
+        "review_changed": (
+            "Records changed after the signature: {logs}. The figures of this report differ from "
+            "what was signed; the month needs a new review."
+        ),
+        "log_backup_log": "data-backup log",
+        "log_daily_log": "daily management log",
+        "log_problem_log": "problem-tracking log",
         "availability": "Availability per layer",
         "availability_note": (
             "Availability counts unplanned outages (faults); planned outages (change executions) "

@@ -16,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from oaops.reports import charts, labels
 from oaops.reports.charts import COLORS, PALETTE, Series
+from oaops.rules.labels import say
 from oaops.rules.time import zone
 from oaops.services.report import MonthlyReport, YearSummary
 
@@ -33,6 +34,8 @@ def _env() -> Environment:
     )
     env.filters["pct"] = pct
     env.filters["num"] = num
+    env.globals["say"] = say  # a state or status word in the report's language (rules.labels)
+    env.filters["log_label"] = lambda key, lang: labels.LABELS[lang].get(f"log_{key}", key)
     return env
 
 

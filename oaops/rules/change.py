@@ -399,6 +399,58 @@ def run_time_problem(window: Window, freezes: Iterable[Freeze], now: datetime) -
     return None
 
 
+@dataclass(frozen=True)
+class FreezeOverlap:
+    """A part of a change window that lies in a freeze period (R18: no change in a freeze)."""
+
+    freeze: str
+    start: datetime  # the overlap itself, aware
+    end: datetime
+    whole: bool  # the whole window lies in the freeze
+
+
+def freeze_overlaps(window: Window, freezes: Iterable[Freeze]) -> list[FreezeOverlap]:
+    """Every freeze period a window overlaps, clipped to the window, earliest first."""
+    out: list[FreezeOverlap] = []
+    for f in freezes:
+        for a, b in f.periods(window.start, window.end):
+            lo, hi = max(a, window.start), min(b, window.end)
+            if lo < hi:
+                out.append(FreezeOverlap(f.name, lo, hi, lo <= window.start and hi >= window.end))
+    return sorted(out, key=lambda o: (o.start, o.freeze))
+
+
+def overlap_text(overlaps: Iterable[FreezeOverlap], timezone: str) -> str:
+    """`the change freeze 'month-end' 2026-10-31 18:00 - 2026-11-01 00:00 (the whole window)`, joined."""
+    zone = ZoneInfo(timezone)
+    return "; ".join(
+        f"the change freeze {o.freeze!r} {_fmt(o.start, zone)} - {_fmt(o.end, zone)} {timezone}"
+        + (" (the whole window)" if o.whole else "")
+        for o in overlaps
+    )
+
+
+def approve_freeze_problem(
+    window: Window, freezes: Iterable[Freeze], break_glass: bool, reason: str = ""
+) -> str | None:
+    """Why an approval is refused (R18: a window in a freeze cannot be approved), or None.
+    Break-glass with a reason approves anyway; the caller journals it."""
+    hits = freeze_overlaps(window, freezes)
+    if not hits:
+        return None
+    if not break_glass:
+        return f"its window overlaps {overlap_text(hits, window.timezone)}"
+    if not reason.strip():
+        return "a break-glass approval into a freeze needs a comment saying why"
+    return None
+
+
+def window_text(start: datetime, end: datetime, timezone: str) -> str:
+    """A change window as people read it: in the site zone, minutes, the zone named once."""
+    zone = ZoneInfo(timezone)
+    return f"{_fmt(start, zone)} - {_fmt(end, zone)} ({timezone})"
+
+
 def _fmt(when: datetime, zone: ZoneInfo) -> str:
     return when.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -290,11 +290,38 @@ def full_test_problem(
 # ---- cause suggestion from triage evidence ------------------------------------------------------
 
 
-def suggest_cause(evidence: Mapping[str, Mapping[str, Any]]) -> Cause:
-    """The first category (in R13's order) whose evidence found something wrong, else other."""
-    for cause in (Cause.POWER, Cause.SERVER, Cause.STORAGE, Cause.NETWORK, Cause.APPLICATION):
-        for host_evidence in evidence.values():
-            cat = host_evidence.get(cause.value) or {}
-            if cat.get("findings"):
-                return cause
-    return Cause.OTHER
+ORDER = (Cause.POWER, Cause.SERVER, Cause.STORAGE, Cause.NETWORK, Cause.APPLICATION)
+NORMAL_WEIGHT = 2.0  # a finding without a weight (evidence of an older module)
+BOOT_BEFORE_FAULT = 0.5  # a boot before the fault opened hardly explains it
+
+
+def evidence_weight(cat: Mapping[str, Any], opened_at: datetime | None = None) -> float:
+    """How strongly one category's evidence on one host points at its cause: the sum of its
+    findings' weights (library/oaops_triage.py: 1 weak, 2 normal, 3 strong). A boot that happened
+    before the fault opened weighs less still: the fault came later, on a running host."""
+    findings = list(cat.get("findings") or [])
+    weights = list(cat.get("weights") or [])
+    facts = cat.get("facts") or {}
+    opened = None if opened_at is None else (opened_at if opened_at.tzinfo else opened_at.replace(tzinfo=UTC))
+    total = 0.0
+    for i, finding in enumerate(findings):
+        w = float(weights[i]) if i < len(weights) else NORMAL_WEIGHT
+        booted = facts.get("booted_epoch")
+        is_boot = finding == facts.get("boot_finding")
+        if is_boot and opened is not None and booted is not None and float(booted) < opened.timestamp():
+            w = min(w, BOOT_BEFORE_FAULT)
+        total += w
+    return total
+
+
+def cause_weights(evidence: Mapping[str, Mapping[str, Any]], opened_at: datetime | None = None) -> dict[Cause, float]:
+    """Per cause category, the weight of its evidence summed over the hosts."""
+    return {c: sum(evidence_weight(h.get(c.value) or {}, opened_at) for h in evidence.values()) for c in ORDER}
+
+
+def suggest_cause(evidence: Mapping[str, Mapping[str, Any]], opened_at: datetime | None = None) -> Cause:
+    """The category whose evidence weighs most (R13: find the cause); on a tie the first in
+    R13's order (power, server, storage, network, application); other without any finding."""
+    weights = cause_weights(evidence, opened_at)
+    best = max(ORDER, key=lambda c: (weights[c], -ORDER.index(c)))
+    return best if weights[best] > 0 else Cause.OTHER

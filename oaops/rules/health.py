@@ -46,7 +46,9 @@ class Threshold:
 THRESHOLDS: dict[str, Threshold] = {
     t.name: t
     for t in (
-        Threshold("load_per_cpu", 1.5, 3.0),
+        Threshold("load_per_cpu", 2.0, 4.0),  # 1-minute load average per CPU
+        Threshold("load5_per_cpu", 1.5, 3.0),
+        Threshold("load15_per_cpu", 1.0, 2.0),
         Threshold("memory_used_pct", 85, 95),
         Threshold("swap_used_pct", 50, 80),
         Threshold("disk_used_pct", 80, 90),

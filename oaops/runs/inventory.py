@@ -18,6 +18,7 @@ from oaops.runs import vault
 from oaops.runs.redact import is_secret_key
 
 CACHE_VERSION = 1
+CACHE_VALUES = 2_000_000  # values over all hosts' vars; larger inventories are parsed every time
 _PLUGIN = re.compile(rb"^plugin\s*:", re.M)  # an inventory plugin's config: it may ask anything anywhere
 
 
@@ -122,8 +123,28 @@ def _holds_secrets(value: Any) -> bool:
     return isinstance(value, str) and "$ANSIBLE_VAULT" in value
 
 
+def _small(data: Any, budget: list[int]) -> bool:
+    """At most budget values: an alias bomb in a vars file is not expanded into the cache."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        return False
+    if isinstance(data, dict):
+        return all(_small(v, budget) for v in data.values())
+    if isinstance(data, list | tuple):
+        return all(_small(v, budget) for v in data)
+    return True
+
+
 def _write_cache(path: Path, hosts: list[InventoryHost]) -> None:
-    groups = next((h.vars["groups"] for h in hosts if "groups" in h.vars), None)
+    budget = [CACHE_VALUES]
+    groups = next((h.vars["groups"] for h in hosts if "groups" in h.vars), None)  # stored once
+    try:
+        if not _small(groups, budget) or not all(
+            _small({k: v for k, v in h.vars.items() if k != "groups"}, budget) for h in hosts
+        ):
+            return
+    except RecursionError:  # a cyclic vars file
+        return
     rows = [
         {
             "name": h.name,

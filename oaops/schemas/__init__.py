@@ -27,12 +27,20 @@ def load(name: str) -> dict[str, Any]:
     return schema
 
 
-def _fingerprint(data: Any) -> Any:
-    """The data with every value's type kept (YAML gives dates, int keys, 1 vs 1.0 vs true)."""
+FINGERPRINT_NODES = 100_000  # more values than any file a person writes: validate without remembering
+
+
+def _fingerprint(data: Any, budget: list[int] | None = None) -> Any:
+    """The data with every value's type kept (YAML gives dates, int keys, 1 vs 1.0 vs true).
+    Bounded: an alias bomb or a cyclic document raises ValueError instead of expanding."""
+    budget = [FINGERPRINT_NODES] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ValueError("too many values to fingerprint")
     if isinstance(data, dict):
-        return ("d", sorted((repr(_fingerprint(k)), _fingerprint(v)) for k, v in data.items()))
+        return ("d", sorted((repr(_fingerprint(k, budget)), _fingerprint(v, budget)) for k, v in data.items()))
     if isinstance(data, list | tuple):
-        return ("l", [_fingerprint(v) for v in data])
+        return ("l", [_fingerprint(v, budget) for v in data])
     return (type(data).__qualname__, repr(data))
 
 

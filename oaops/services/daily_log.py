@@ -8,7 +8,7 @@ exist; a section is None ("no records of this kind") otherwise, never an error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 
 from oaops.errors import InputError
@@ -17,7 +17,7 @@ from oaops.rules.health import SEVERITY, parse_status
 from oaops.rules.time import utcnow, zone
 from oaops.runs.redact import scrub_text
 from oaops.services.context import Context
-from oaops.store import log_notes
+from oaops.store import log_notes, reviews
 from oaops.store.db import Tx
 from oaops.store.log_notes import NoteView
 from oaops.store.reporting import audits as q_audits
@@ -78,6 +78,8 @@ class DailyLog:
     problems_closed: list[q_problems.ProblemBrief] | None
     audits: list[q_audits.AuditView] | None
     notes: list[NoteView]
+    # run id -> the worst check result of that health run: the run's own status only says Ansible finished
+    health_results: dict[int, str] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -121,10 +123,12 @@ def assemble(session: Tx, day: date, tz: tzinfo, tz_name: str) -> DailyLog:
         )
     problems = q_problems.problems_raised_or_closed(session, start, end)
     events = q_changes.change_events_in(session, start, end)
+    health_runs = q_health.runs_in(session, start, end, ["health"])
+    results = q_health.check_statuses_by_run(session, [r.id for r in health_runs])
     return DailyLog(
         day=day,
         timezone=tz_name,
-        health_runs=q_health.runs_in(session, start, end, ["health"]),
+        health_runs=health_runs,
         layers=layers,
         worst_checks=[c for c in q_health.worst_checks(session, start, end, 10) if c.status in q_health.BAD],
         other_runs={k: v for k, v in sorted(runs.items()) if k != "health"},
@@ -137,6 +141,7 @@ def assemble(session: Tx, day: date, tz: tzinfo, tz_name: str) -> DailyLog:
         problems_closed=None if problems is None else problems[1],
         audits=q_audits.audits_in(session, start, end),
         notes=log_notes.notes_between(session, day, day),
+        health_results={run: _worst(statuses) for run, statuses in results.items()},
     )
 
 
@@ -160,8 +165,14 @@ def daily(ctx: Context, day_text: str | None = None, now: datetime | None = None
         return assemble(session, day, tz, tz_name)
 
 
-def note(ctx: Context, text: str, day_text: str | None = None, now: datetime | None = None) -> NoteView:
-    """A technician's own entry (R7: attributed and timestamped), journaled with the record."""
+def note(
+    ctx: Context, text: str, day_text: str | None = None, now: datetime | None = None, after_signature: bool = False
+) -> NoteView:
+    """A technician's own entry (R7: attributed and timestamped), journaled with the record.
+
+    A day of a month already signed off (R5) takes a note only with `after_signature`: the entry
+    changes what was signed, so it is said out loud and journaled as such (the report then shows
+    the month as changed since signing)."""
     ctx.require(ACTION_NOTE)
     clean = scrub_text(text.strip())  # R11: no password=... or tokens in the log
     if not clean:
@@ -172,4 +183,12 @@ def note(ctx: Context, text: str, day_text: str | None = None, now: datetime | N
     at = now or utcnow()
     day = parse_day(day_text, tz, at)
     with ctx.db.transaction() as session:
-        return log_notes.create(session, day, at, ctx.actor.login, clean)
+        review = reviews.by_month(session, f"{day:%Y-%m}")
+        signed = None if review is None else (review.reviewer, review.signed_at)
+        if signed is not None and not after_signature:
+            raise InputError(
+                "--after-signature",
+                f"{day:%Y-%m} was signed off by {signed[0]} on {signed[1].astimezone(tz):%Y-%m-%d %H:%M}",
+                "add --after-signature to write into a signed month (journaled; the report shows the change)",
+            )
+        return log_notes.create(session, day, at, ctx.actor.login, clean, signed)

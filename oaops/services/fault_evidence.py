@@ -52,6 +52,7 @@ def triage(
         if rules.next_state(state, Step.TRIAGE) is None:
             raise InputError(f"fault {fault.ref}", rules.refusal(state, Step.TRIAGE))
         hosts = list(fault.host_list or [])
+        opened_at = fault.opened_at  # a boot before this hardly explains the fault (rules.suggest_cause)
     if not gather and chosen is None:
         raise InputError("--no-evidence", "needs --cause", "name the cause, or let the triage playbook gather evidence")
     evidence: dict[str, Any] = {}
@@ -70,7 +71,7 @@ def triage(
         run_id = ctx.start(spec, progress).run_id
         with ctx.db.transaction() as session:
             evidence = store.triage_evidence(session, run_id)
-    suggested = rules.suggest_cause(evidence)
+    suggested = rules.suggest_cause(evidence, opened_at)
     final = chosen or suggested
     summary = {h: {cat: len(v.get("findings") or []) for cat, v in ev.items()} for h, ev in evidence.items()}
 

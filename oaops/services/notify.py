@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from oaops.errors import InputError
+from oaops.rules import labels
 from oaops.rules.notify import AUDIENCE_ZH, Audience, NoticeStatus, audiences_for
 from oaops.rules.time import utcnow
 from oaops.runs.redact import scrub_text
@@ -236,18 +237,25 @@ class _Fields(dict[str, Any]):
         return "-"
 
 
+# Fields that carry a code word (a state, a risk, a class...) or a fixed phrase: Chinese in zh.
+ZH_FIELDS = frozenset({"state", "old_state", "risk", "change_class", "level", "cause", "nature", "level_reason"})
+
+
 def render(event: str, fields: Mapping[str, Any], languages: Sequence[str]) -> tuple[str, str]:
     """Subject and body in each language, Chinese first by default (zh / en blocks)."""
     values = _Fields({k: ("-" if v is None or v == "" else v) for k, v in fields.items()})
     values.setdefault("event", event)
     values.setdefault("fields", "\n".join(f"  {k}: {v}" for k, v in fields.items()))
+    in_zh = _Fields({k: labels.phrase_zh(v) if k in ZH_FIELDS else v for k, v in values.items()})
+    in_zh["fields"] = "\n".join(f"  {k}: {labels.phrase_zh(v)}" for k, v in fields.items())
     templates = TEMPLATES.get(event, {"zh": ZH_GENERIC, "en": EN_GENERIC})
     subjects, bodies = [], []
     for lang in languages:
         subject, body = templates[lang]
-        subjects.append(subject.format_map(values))
+        shown = in_zh if lang == "zh" else values
+        subjects.append(subject.format_map(shown))
         # an optional field left empty (a note) would stand alone as "-": drop that line
-        lines = body.format_map(values).splitlines()
+        lines = body.format_map(shown).splitlines()
         bodies.append("\n".join(line for line in lines if line.strip() != "-"))
     # R11: what leaves the site (and the record of it) carries no password, token or key
     return scrub_text(" / ".join(subjects)), scrub_text("\n\n----\n\n".join(bodies))

@@ -91,6 +91,17 @@ register(
         f"{AUDIT}:scheduled_assess",
     )
 )
+# The monthly report (R6), e.g. on the 1st: {lang: zh, format: pdf, dir: reports}. Rendering is the
+# reports layer's: the job is named here by reference and imported only when a tick runs it.
+register(
+    Job(
+        "report",
+        "read.records",
+        {"lang": str, "format": str, "dir": str, "month": str},
+        "oaops.reports.job:scheduled_run",
+        "oaops.reports.job:scheduled_assess",
+    )
+)
 # Retention (settings.retention): e.g. nightly `prune`; it records itself as a run of kind prune.
 register(
     Job("prune", "records.prune", {}, "oaops.services.prune:scheduled_run", "oaops.services.prune:scheduled_assess")

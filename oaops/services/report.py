@@ -124,6 +124,8 @@ class ReviewStatus:
     reviewer: str
     signed_at: datetime
     findings: str
+    # the logs whose records changed after the signature (services.review fills it): the report says so
+    changed: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

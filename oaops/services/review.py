@@ -284,6 +284,16 @@ def status(ctx: Context, month: str, now: datetime | None = None) -> ReviewView 
         return _view(existing) if existing else None
 
 
+def monthly_report(ctx: Context, month: str, now: datetime | None = None) -> report_service.MonthlyReport:
+    """The monthly report, its sign-off checked against the records: a signed month whose logs
+    changed afterwards names them, so the report never shows a green sign-off over other figures."""
+    rep = report_service.monthly(ctx, month, now)
+    if rep.review is None:
+        return rep
+    changed = show(ctx, rep.month, now).changed
+    return dataclasses.replace(rep, review=dataclasses.replace(rep.review, changed=changed))
+
+
 def show(ctx: Context, month: str, now: datetime | None = None) -> Shown:
     ctx.require(READ)
     now = now or utcnow()

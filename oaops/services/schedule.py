@@ -132,6 +132,30 @@ def run_due(ctx: Context, now: datetime) -> TickReport:
     return TickReport(now, True, outcomes, settled, code)
 
 
+# A tick at a time after the real clock would write occurrences (missed, run) ahead of time.
+CLOCK_SLACK = timedelta(minutes=1)
+
+
+def future_problem(at: datetime, real: datetime) -> str | None:
+    """Why a tick may not pretend it is `at`: records are written for what is due by now."""
+    if at > real + CLOCK_SLACK:
+        return f"{at.isoformat()} is after the real clock ({real.isoformat(timespec='seconds')})"
+    return None
+
+
+def plan_due(ctx: Context, now: datetime) -> TickReport:
+    """What a tick at `now` would do, written nowhere: --dry-run, also for a time in the future."""
+    ctx.require("read.records")
+    outcomes: list[Outcome] = []
+    for s in ctx.config.schedules.values():
+        with ctx.db.transaction() as session:
+            claims = _decider(ctx, s, now)(session)  # the decider only reads: a dry run writes nothing
+        for c in claims:
+            state = "would run" if c.state is OccurrenceState.RUNNING else f"would be {c.state.value}"
+            outcomes.append(Outcome(s.name, s.job, c.due_at, state, None, c.detail))
+    return TickReport(now, True, outcomes)
+
+
 def _decider(ctx: Context, s: Schedule, now: datetime) -> Callable[[Any], list[Claim]]:
     def decide(session: Any) -> list[Claim]:
         if not s.enabled:

@@ -24,11 +24,18 @@ class NoteView:
     text: str
 
 
-def create(session: Session, day: date, at: datetime, actor: str, text: str) -> NoteView:
+def create(
+    session: Session, day: date, at: datetime, actor: str, text: str, signed: tuple[str, datetime] | None = None
+) -> NoteView:
+    """`signed` = (reviewer, signed_at) when the day's month is already signed off (R5): the entry
+    is then journaled as create_after_signature, naming the signature it changes."""
     row = LogNote(day=day, at=at, actor=actor, text=text)
     session.add(row)
     session.flush()
-    journal.append(session, actor, KIND, row.id, "create", {"day": day.isoformat(), "text": text})
+    data: dict[str, object] = {"day": day.isoformat(), "text": text}
+    if signed is not None:
+        data |= {"after_signature": True, "signed_by": signed[0], "signed_at": signed[1].isoformat()}
+    journal.append(session, actor, KIND, row.id, "create_after_signature" if signed else "create", data)
     return NoteView(row.id, day, at, actor, text)
 
 

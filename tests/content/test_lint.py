@@ -33,6 +33,9 @@ def test_ansible_lint_production_profile_passes_without_warnings(tmp_path: Path)
         NO_COLOR="1",
     )
     output = proc.stdout + proc.stderr
+    # ansible-core's ssh-agent code imports DSA, which cryptography >= 46 deprecates: ansible-lint
+    # reports that warning about Ansible's own import; it says nothing about this content
+    output = "\n".join(line for line in output.splitlines() if "DSA is deprecated" not in line)
     assert proc.returncode == 0, output
     assert "0 failure(s), 0 warning(s)" in output and "Profile 'production' was required, and it passed" in output
     assert "WARNING" not in output, output

@@ -201,3 +201,20 @@ def test_a_job_that_overruns_is_abandoned_at_its_deadline() -> None:
     assert time.monotonic() - started < 3
     assert [(c["name"], c["status"]) for c in checks] == [("dns_resolve", "critical"), ("uptime", "ok")]
     assert checks[0]["detail"] == "no answer within 1 s"
+
+
+def test_load_is_judged_on_1_5_and_15_minutes_each_with_its_threshold() -> None:
+    """Injected averages and CPU count: nothing depends on this machine's load (issue 18)."""
+    p = probe.Probe.__new__(probe.Probe)  # only the thresholds are needed to judge
+    p.thresholds = dict(probe.THRESHOLDS)
+    # an install's spike: high 1-minute, calm 15-minute average on 2 CPUs
+    checks = {c["name"]: c for c in p.load_checks(loadavg=(5.0, 2.0, 0.8), cpus=2)}
+    assert [checks[n]["status"] for n in ("load_per_cpu", "load5_per_cpu", "load15_per_cpu")] == [
+        "warning",
+        "ok",
+        "ok",
+    ]
+    assert checks["load15_per_cpu"]["detail"] == "15-minute load 0.80 on 2 CPUs"
+    # a quarter of an hour of queueing is critical even when the last minute was calm
+    sustained = {c["name"]: c["status"] for c in p.load_checks(loadavg=(1.0, 6.5, 4.5), cpus=2)}
+    assert sustained == {"load_per_cpu": "ok", "load5_per_cpu": "critical", "load15_per_cpu": "critical"}

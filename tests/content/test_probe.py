@@ -248,7 +248,10 @@ def test_the_password_never_reaches_the_output(run: PlaybookRun) -> None:
 
 def test_hardware_checks_measure_this_machine(checks: dict[tuple[str, str], dict[str, Any]]) -> None:
     load = checks[("load_per_cpu", "")]
-    assert load["unit"] == "per_cpu" and (load["warning"], load["critical"]) == (1.5, 3)
+    # issue 18: 1-, 5- and 15-minute averages, each with its own thresholds (was 1-minute only, 1.5/3)
+    assert load["unit"] == "per_cpu" and (load["warning"], load["critical"]) == (2, 4)
+    assert (checks[("load5_per_cpu", "")]["warning"], checks[("load5_per_cpu", "")]["critical"]) == (1.5, 3)
+    assert (checks[("load15_per_cpu", "")]["warning"], checks[("load15_per_cpu", "")]["critical"]) == (1, 2)
     assert checks[("memory_used_pct", "")]["value"] > 0
     assert ("swap_used_pct", "") in checks
     root = checks[("disk_used_pct", "/")]

@@ -101,3 +101,27 @@ def test_documentation_matches_the_argument_spec() -> None:
     role_options = specs["argument_specs"]["main"]["options"]
     defaults = yaml.safe_load((ROOT / "roles/oa_triage/defaults/main.yml").read_text(encoding="utf-8"))
     assert set(role_options) == set(defaults)
+
+
+def test_a_recent_boot_is_weak_evidence_and_its_time_is_injected_r13() -> None:
+    """power() takes the uptime and the clock from its caller: the result does not depend on when
+    this machine booted."""
+    now = 1_795_000_000.0
+    recent = mod.power([], 10, uptime_s=17 * 60, now=now)
+    assert recent["findings"] == ["host booted 17 min ago: was power lost?"]
+    assert recent["weights"] == [mod.WEAK]
+    assert recent["facts"]["booted_epoch"] == now - 17 * 60
+    assert recent["facts"]["boot_finding"] == recent["findings"][0]
+    long_ago = mod.power([], 10, uptime_s=30 * 86400, now=now)
+    assert long_ago["findings"] == [] and long_ago["weights"] == []
+    kernel = ["[ 1.0] ACPI: thermal zone critical temperature reached"]
+    hot = mod.power(kernel, 10, uptime_s=30 * 86400, now=now)
+    assert hot["weights"] == [mod.NORMAL]
+
+
+def test_every_category_weighs_each_finding() -> None:
+    result = run_module({"processes": [{"name": "ghost", "process": "no-such-process-xyz"}], "timeout": 1})
+    for cat, ev in result["oaops"]["evidence"].items():
+        assert len(ev["weights"]) == len(ev["findings"]), cat
+    app = result["oaops"]["evidence"]["application"]
+    assert app["weights"][app["findings"].index("process ghost is not running")] == mod.STRONG

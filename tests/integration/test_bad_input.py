@@ -133,9 +133,7 @@ def cases() -> Iterator[tuple[str, list[str], dict[str, str]]]:
 
 # Known defects, each to be fixed where it lives (strict: the test fails once one is fixed, so the
 # entry is removed with the fix).
-PENDING = {
-    "schedule run-due --now 9999-12-31T00:00:00": "run-due accepts a time after the real clock",
-}
+PENDING: dict[str, str] = {}
 CASES = [
     pytest.param(*case, id=case[0][:60], marks=[pytest.mark.xfail(reason=PENDING[case[0]], strict=True)])
     if case[0] in PENDING

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,10 @@ from tests.integration.test_cli import assert_one_line_error, run_cli
 CALM = {
     "oa_health_load_per_cpu_warning": 1000,
     "oa_health_load_per_cpu_critical": 1000,
+    "oa_health_load5_per_cpu_warning": 1000,
+    "oa_health_load5_per_cpu_critical": 1000,
+    "oa_health_load15_per_cpu_warning": 1000,
+    "oa_health_load15_per_cpu_critical": 1000,
     "oa_health_zombies_warning": 100000,
     "oa_health_zombies_critical": 100000,
     "oa_health_failed_units_warning": 100000,
@@ -48,6 +52,7 @@ def tiny_inventory(path: Path, group: str = "os", **hostvars: Any) -> Path:
 def set_schedules(site: Site, schedules: list[dict[str, Any]]) -> None:
     """Replace the starter's schedules with these."""
     text = site.config.read_text(encoding="utf-8").split("\n# Jobs oaops runs by itself")[0]
+    text = text.split("\nschedules:\n")[0]  # a second call: oaops.yml refuses a duplicate key
     site.config.write_text(text + "\n" + yaml.safe_dump({"schedules": schedules}, sort_keys=False), encoding="utf-8")
 
 
@@ -83,11 +88,8 @@ def runs(url: str) -> list[Run]:
     [
         ({"cron": "30 7 * * 8"}, "schedules[0].cron", "not a valid cron expression"),
         ({"job": "bakup"}, "schedules[0].job", "'bakup' is not one of"),
-        (
-            {"job": "report"},
-            "schedules[0].job",
-            "job 'report' is not available in this version (available: audit, backup, backup-verify, health, prune)",
-        ),
+        # issue 18: the report job exists now; its arguments are checked like every job's
+        ({"job": "report", "args": {"forks": 2}}, "schedules[0].args.forks", "takes no argument 'forks'"),
         ({"timezone": "Asia/Atlantis"}, "schedules[0].timezone", "not a known time zone"),
         ({"max_runtime": "a while"}, "schedules[0].max_runtime", "not a duration"),
         ({"args": {"inventroy": "x"}}, "schedules[0].args.inventroy", "takes no argument 'inventroy'"),
@@ -473,9 +475,55 @@ def test_every_job_resolves_to_its_service_and_names_the_services_permission() -
 
     actions = {"health": health.ACTION, "backup": backup.ACTION_RUN, "audit": audit.ACTION_RUN}
     actions["backup-verify"] = backup.ACTION_VERIFY
+    actions["report"] = "read.records"  # services.report.READ: the monthly report reads the records
     actions["prune"] = prune.ACTION
     assert set(JOBS) == set(actions)
     for name, job in JOBS.items():
         assert job.action == actions[name]
         assert callable(job.run) and callable(job.assess)
     assert JOBS["backup"].run is backup.scheduled_run and JOBS["audit"].assess is audit.scheduled_assess
+
+
+# ---- a tick in the future, the report job (issue 18) ------------------------------------------------
+
+
+def test_a_tick_after_the_real_clock_is_refused_and_dry_run_looks_ahead_r3_1(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`run-due --now` after the real clock would write missed runs ahead of time: refused; a dry
+    run shows what would be due then and records nothing."""
+    set_schedules(site, [{"name": "morning", "job": "health", "cron": "30 7 * * *", "timezone": "UTC"}])
+    future = (datetime.now(UTC) + timedelta(days=3)).replace(hour=7, minute=30, second=20, microsecond=0)
+    code, _, err = run_cli(["schedule", "run-due", "--now", future.isoformat()], capsys)
+    assert code == 2
+    assert_one_line_error(err, "--now / OAOPS_NOW", "after the real clock", "--dry-run")
+    code, out, err = run_cli(["schedule", "run-due", "--dry-run", "--json", "--now", future.isoformat()], capsys)
+    assert code == 0, err
+    planned = json.loads(out)["outcomes"]
+    assert [(o["schedule"], o["state"]) for o in planned] == [("morning", "would run")]
+    assert occurrences(site.db_url) == [] and runs(site.db_url) == []  # nothing recorded, nothing run
+    code, out, _ = run_cli(["schedule", "run-due", "--dry-run", "--now", future.isoformat()], capsys)
+    assert code == 0 and "dry run: nothing was recorded or run" in out
+
+
+def test_the_report_job_writes_last_months_report_r6(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    set_schedules(
+        site,
+        [
+            {
+                "name": "monthly-report",
+                "job": "report",
+                "cron": "0 8 1 * *",
+                "args": {"format": "html", "dir": str(site.dir / "out")},
+            }
+        ],
+    )
+    code, report = tick(capsys, "2026-12-01T08:00:20+08:00")
+    assert code == 0, report
+    [o] = report["outcomes"]
+    assert o["state"] == "succeeded" and "monthly report 2026-11 written to" in o["detail"]
+    written = Path(o["detail"].rsplit("written to ", 1)[1])
+    assert written.parent == site.dir / "out" and written.name == "oaops-report-2026-11-zh.html"
+    assert "月度运维分析报告" in written.read_text("utf-8")
+    [run] = [r for r in runs(site.db_url) if r.kind == "report"]
+    assert run.status == "successful" and run.schedule == "monthly-report" and run.trigger == "schedule"

@@ -185,6 +185,40 @@ def test_only_what_the_change_made_worse_fails_verification() -> None:
     assert health_regressions(before, before) == []
 
 
+def test_freeze_overlaps_are_clipped_to_the_window_and_say_whole_r18() -> None:
+    from oaops.rules.change import freeze_overlaps, overlap_text, window_text
+
+    window = Window(NOW, NOW + timedelta(hours=4), "Asia/Shanghai")
+    assert freeze_overlaps(window, []) == []
+    before = Freeze("before", "dates", "UTC", start=NOW - timedelta(days=2), end=NOW)  # ends as the window opens
+    assert freeze_overlaps(window, [before]) == []
+    part = Freeze("part", "dates", "UTC", start=NOW + timedelta(hours=3), end=NOW + timedelta(days=1))
+    whole = Freeze("whole", "dates", "UTC", start=NOW - timedelta(days=1), end=NOW + timedelta(days=1))
+    hits = freeze_overlaps(window, [part, whole])
+    assert [(h.freeze, h.whole) for h in hits] == [("whole", True), ("part", False)]
+    assert hits[0].start == NOW and hits[0].end == NOW + timedelta(hours=4)
+    assert hits[1].start == NOW + timedelta(hours=3) and hits[1].end == window.end
+    text = overlap_text(hits, "Asia/Shanghai")
+    assert "'whole'" in text and "(the whole window)" in text and "Asia/Shanghai" in text
+    assert "+00:00" not in text and "T" not in text.replace("Asia", "")  # site zone, no ISO form
+    assert window_text(window.start, window.end, "Asia/Shanghai").endswith("(Asia/Shanghai)")
+
+
+def test_approval_into_a_freeze_is_refused_unless_break_glass_with_a_reason_r18() -> None:
+    from oaops.rules.change import approve_freeze_problem
+
+    window = Window(NOW, NOW + timedelta(hours=4), "UTC")
+    nights = Freeze("weekend nights", "weekly", "UTC", days=WEEKDAYS_ALL, from_time=time(0), to_time=time(0))
+    assert approve_freeze_problem(window, [], False) is None
+    refused = approve_freeze_problem(window, [nights], False)
+    assert refused and "weekend nights" in refused
+    assert "needs a comment" in (approve_freeze_problem(window, [nights], True, " ") or "")
+    assert approve_freeze_problem(window, [nights], True, "vendor only free then") is None
+
+
+WEEKDAYS_ALL = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
 def test_r18_an_emergency_change_that_ran_stays_open_until_someone_approves_it_after_the_fact() -> None:
     assert awaiting_retro_approval("emergency", "succeeded", None, None)
     assert awaiting_retro_approval("emergency", "closed", None, None)

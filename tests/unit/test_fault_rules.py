@@ -225,3 +225,36 @@ def test_a_password_in_a_note_never_leaves_in_a_notification() -> None:
         "fault.leader_notified", {"ref": "FLT-2026-0001", "note": "db password=hunter2 reset"}, ("en",)
     )
     assert "hunter2" not in body and "password=********" in body
+
+
+def test_a_failing_application_check_outweighs_a_boot_before_the_fault_r13() -> None:
+    """The issue's case: a web application stopped on a host booted 17 minutes before triage.
+    Fixed times: nothing here depends on this machine's uptime, load or clock."""
+    opened = datetime(2026, 11, 20, 9, 10, tzinfo=UTC)
+    triaged = opened + timedelta(minutes=5)
+    booted = triaged - timedelta(minutes=17)  # 12 minutes before the fault opened
+    boot = "host booted 17 min ago: was power lost?"
+    power = {"findings": [boot], "weights": [1], "facts": {"booted_epoch": booted.timestamp(), "boot_finding": boot}}
+    app = {"findings": ["service oa-web is inactive"], "weights": [3]}
+    evidence = {
+        "web-01": {"power": power, "application": app, "server": {"findings": ["load 3.0 per CPU"], "weights": [1]}}
+    }
+    assert fault.suggest_cause(evidence, opened) is Cause.APPLICATION
+    assert fault.suggest_cause(evidence) is Cause.APPLICATION  # even without the fault's time
+    weights = fault.cause_weights(evidence, opened)
+    assert weights[Cause.POWER] == 0.5 and weights[Cause.APPLICATION] == 3
+
+
+def test_a_boot_after_the_fault_opened_still_counts_and_alone_names_power_r13() -> None:
+    opened = datetime(2026, 11, 20, 9, 10, tzinfo=UTC)
+    boot = "host booted 3 min ago: was power lost?"
+    after = {
+        "findings": [boot],
+        "weights": [1],
+        "facts": {"booted_epoch": (opened + timedelta(minutes=2)).timestamp(), "boot_finding": boot},
+    }
+    assert fault.cause_weights({"h": {"power": after}}, opened)[Cause.POWER] == 1
+    assert fault.suggest_cause({"h": {"power": after}}, opened) is Cause.POWER
+    offline = {"findings": ["power supply AC is offline"], "weights": [3]}
+    app_log = {"findings": ["oa.log: ERROR x"], "weights": [2]}
+    assert fault.suggest_cause({"h": {"power": offline, "application": app_log}}, opened) is Cause.POWER

@@ -45,3 +45,14 @@ def test_fingerprint_keeps_the_types_yaml_gives() -> None:
     assert fp({1: "x"}) != fp({"1": "x"})
     assert fp({"d": date(2026, 1, 1)}) != fp({"d": "2026-01-01"})
     assert fp({"a": 1, "b": 2}) == fp({"b": 2, "a": 1})
+
+
+def test_an_alias_bomb_is_validated_not_expanded(cache: Path) -> None:
+    """A YAML alias bomb shares its lists; fingerprinting it whole would take 9**10 values (R11:
+    bad input is refused in one line, never a crash)."""
+    level: list[object] = ["x"] * 9
+    for _ in range(9):
+        level = [level] * 9
+    with pytest.raises(InputError, match="bomb"):
+        schemas.validate("oaops", {**starter(), "bomb": level}, "oaops.yml")
+    assert not cache.exists()

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from oaops.errors import InputError
 from oaops.rules import change as rules
-from oaops.rules.change import Action, ChangeClass, ChangeState
+from oaops.rules.change import Action, ChangeClass, ChangeState, Window
 from oaops.rules.time import utcnow
 from oaops.runs import inventory as inv
 from oaops.runs.redact import redact
@@ -99,6 +99,8 @@ def submit(ctx: Context, change_id: str, path: Path | None = None, now: datetime
     fields["submitted_at"] = utcnow()
     fields.update(approver=None, approved_at=None, approval_hash=None)
     manifest = content_manifest(ctx.root, req.data, req.hosts)
+    # R18: a window in a freeze is said at submit (warning, journaled) and refused at approve
+    freeze = rules.overlap_text(rules.freeze_overlaps(req.window, ctx.config.changes.freezes), req.window.timezone)
     with ctx.db.transaction() as session:
         store.move(
             session,
@@ -108,7 +110,8 @@ def submit(ctx: Context, change_id: str, path: Path | None = None, now: datetime
             d.row.state,
             ChangeState.SUBMITTED.value,
             "revised and resubmitted" if revised else "",
-            {"revision": fields["revision"], "content_hash": content_hash(manifest)},
+            {"revision": fields["revision"], "content_hash": content_hash(manifest)}
+            | ({"freeze": freeze} if freeze else {}),
             **fields,
         )
         if req.change_class is ChangeClass.STANDARD:
@@ -138,7 +141,7 @@ def submit(ctx: Context, change_id: str, path: Path | None = None, now: datetime
             change_class=row.change_class,
             risk=row.risk,
             requester=row.requester,
-            window=f"{row.window_start.isoformat()} - {row.window_end.isoformat()}",
+            window=rules.window_text(row.window_start, row.window_end, row.window_tz),
             state=row.state,
         )
     return row
@@ -149,7 +152,7 @@ def _stored_request(ctx: Context, d: ChangeDetail, now: datetime | None) -> Requ
     return check_request(ctx, data, f"change {d.row.id} (stored request)", now or datetime.now(UTC))
 
 
-def approve(ctx: Context, change_id: str, comment: str = "") -> ChangeRow:
+def approve(ctx: Context, change_id: str, comment: str = "", break_glass: bool = False) -> ChangeRow:
     """Approve a submitted change, binding the approval to the content hash (R18); on an emergency
     change that already ran, this is the retrospective approval it needs."""
     ctx.require(APPROVE)
@@ -158,6 +161,9 @@ def approve(ctx: Context, change_id: str, comment: str = "") -> ChangeRow:
         return _retro_approve(ctx, d, comment)
     refuse_state(d, Action.APPROVE)
     duty(ctx, d, Action.APPROVE)
+    window = Window(d.row.window_start, d.row.window_end, d.row.window_tz)
+    if problem := rules.approve_freeze_problem(window, ctx.config.changes.freezes, break_glass, comment):
+        raise InputError(f"change {d.row.id}", problem, "revise the window, or --break-glass --comment WHY (journaled)")
     hosts = [h.name for h in resolve_hosts(ctx, Path(d.inventory), d.row.limit, f"change {d.row.id}")]
     manifest = content_manifest(ctx.root, d.request, hosts)
     digest = content_hash(manifest)
@@ -170,7 +176,8 @@ def approve(ctx: Context, change_id: str, comment: str = "") -> ChangeRow:
             d.row.state,
             ChangeState.APPROVED.value,
             comment,
-            {"content_hash": digest, "files": len(manifest["files"]), "hosts": hosts},
+            {"content_hash": digest, "files": len(manifest["files"]), "hosts": hosts}
+            | ({"break_glass": True} if break_glass else {}),
             approver=ctx.actor.login,
             approved_at=utcnow(),
             approval_hash=digest,

@@ -10,7 +10,7 @@ from typing import Any
 
 from oaops.errors import InputError
 from oaops.rules import change as rules
-from oaops.rules.change import Action, ChangeClass, ChangeState
+from oaops.rules.change import Action, ChangeClass, ChangeState, Window
 from oaops.services.context import Context
 from oaops.store import changes as store
 from oaops.store.changes import ChangeDetail, ChangeRow
@@ -96,6 +96,7 @@ class CalendarEntry:
     kind: str  # window / freeze
     name: str
     detail: str
+    freeze: str = ""  # a window: the freeze periods it overlaps (R18), shown in red
 
 
 def calendar(ctx: Context, days: int = 30, now: datetime | None = None) -> list[CalendarEntry]:
@@ -115,6 +116,12 @@ def calendar(ctx: Context, days: int = 30, now: datetime | None = None) -> list[
                     "window",
                     r.id,
                     f"{r.title} [{r.state}, {r.change_class}, risk {r.risk}] on {r.limit}",
+                    rules.overlap_text(
+                        rules.freeze_overlaps(
+                            Window(r.window_start, r.window_end, r.window_tz), ctx.config.changes.freezes
+                        ),
+                        r.window_tz,
+                    ),
                 )
             )
     for f in ctx.config.changes.freezes:

@@ -89,6 +89,20 @@ def worst_checks(session: Session, start: datetime, end: datetime, limit: int = 
     return [CheckView(*r) for r in rows]
 
 
+def check_statuses_by_run(session: Session, run_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """Per run, how many checks ended in each status: a run that finished is not a healthy result."""
+    out: dict[int, dict[str, int]] = {}
+    ids = list(run_ids)
+    if ids:
+        for run_id, status, n in session.execute(
+            select(Check.run_id, Check.status, func.count())
+            .where(Check.run_id.in_(ids))
+            .group_by(Check.run_id, Check.status)
+        ).all():
+            out.setdefault(int(run_id), {})[status] = int(n)
+    return out
+
+
 def checks_per_day(session: Session, start: datetime, end: datetime, tz: tzinfo) -> dict[date, dict[str, int]]:
     return reporting.statuses_per_day(session, start, end, tz, Check.checked_at, Check.status)
 
