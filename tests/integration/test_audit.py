@@ -32,6 +32,7 @@ from oaops.store.db import open_database
 from oaops.store.models import Audit, ControlResult, Journal, Run, Waiver
 from tests.fixtures.audit_estate import build_estate, host_key, snapshot, world_writable_file
 from tests.fixtures.browser import dump_dom
+from tests.fixtures.cli import one_line_error
 from tests.fixtures.nginx import Nginx, nginx_problem, start_nginx
 from tests.fixtures.services import REQUIRE_ENV, require, services_required
 from tests.integration.conftest import Site
@@ -46,16 +47,6 @@ def cli(site: Site, args: list[str], user: str | None = None, **env: str) -> tup
     with environ(site.env(COLUMNS="200", **extra, **env)), redirect_stdout(out), redirect_stderr(err):
         code = main(args)
     return code, out.getvalue(), err.getvalue()
-
-
-def one_line_error(err: str, *needles: str) -> None:
-    # Ansible, first imported while stderr is a StringIO, warns that it cannot patch it: harness noise
-    lines = [
-        line for line in err.splitlines() if line.strip() and not line.startswith(("audit:", "[WARNING]: failed to"))
-    ]
-    assert len(lines) == 1 and lines[0].startswith("oaops: error:"), err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def need_nginx() -> None:

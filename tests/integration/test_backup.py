@@ -35,6 +35,7 @@ from oaops.store.backups import BackupPayload
 from oaops.store.db import Database, open_database
 from oaops.store.models import Backup, Journal
 from oaops.store.runs import TaskRecord, create, save_batch
+from tests.fixtures.cli import one_line_error
 from tests.integration.conftest import Site
 from tests.integration.test_health import environ
 
@@ -46,13 +47,6 @@ def cli(site: Site, args: list[str], **env: str) -> tuple[int, str, str]:
     with environ(site.env(COLUMNS="200", **env)), redirect_stdout(out), redirect_stderr(err):
         code = main(args)
     return code, out.getvalue(), err.getvalue()
-
-
-def one_line_error(err: str, *needles: str) -> None:
-    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("backup")]
-    assert len(lines) == 1 and lines[0].startswith("oaops: error:"), err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def flip_byte(path: Path) -> None:

@@ -30,6 +30,7 @@ from oaops.store import changes as store
 from oaops.store.db import Database, open_database
 from oaops.store.journal import verify as journal_verify
 from oaops.store.models import Backup, Change, ChangeLock, Journal, Run
+from tests.fixtures.cli import one_line_error
 from tests.fixtures.nginx import Nginx, start_nginx
 from tests.fixtures.services import require
 from tests.integration.conftest import ROOT, Site
@@ -200,14 +201,6 @@ def steps_of(detail: dict[str, Any]) -> list[tuple[str, str]]:
     """(step, status) of the change's last execution attempt."""
     last = max([s["attempt"] for s in detail["steps"]] or [0])
     return [(s["step"], s["status"]) for s in detail["steps"] if s["attempt"] == last and last > 0]
-
-
-def one_line_error(err: str, *needles: str) -> None:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("oaops: error:"), err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 # ---- a normal change from request to close ---------------------------------------------------

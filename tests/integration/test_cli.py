@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 from oaops import config
 from oaops.cli.main import COMMANDS, SUMMARY, cli, main
 from oaops.store import migrate
+from tests.fixtures.cli import one_line_error as assert_one_line_error
 from tests.integration.conftest import Site
 
 
@@ -89,15 +90,6 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
     code = main(args)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
-
-
-def assert_one_line_error(err: str, *needles: str) -> None:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("oaops: error:")
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def test_unknown_inventory_is_exit_2_and_writes_nothing(site: Site, capsys: pytest.CaptureFixture[str]) -> None:

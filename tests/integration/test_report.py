@@ -31,6 +31,7 @@ from oaops.store.db import Database, open_database
 from oaops.store.models import Audit, Backup, Check, ControlResult, Journal, ScheduleOccurrence
 from oaops.store.reporting import changes as q_changes
 from tests.fixtures import pg
+from tests.fixtures.cli import one_line_error
 from tests.fixtures.services import require
 from tests.integration.conftest import Site
 from tests.integration.test_health import environ
@@ -60,13 +61,6 @@ class Demo:
         code, out, err = self.cli([*args], user)
         assert code == 0, err
         return json.loads(out)
-
-
-def one_line_error(err: str, *needles: str) -> None:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("oaops: error:"), err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def _make(tmp: Path, url: str, backend: str) -> Demo:
