@@ -36,6 +36,7 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
 from oaops.config import starter  # noqa: E402
+from tests.fixtures.keys import make_key  # noqa: E402
 from tests.fixtures.nginx import Nginx, nginx_problem, start_nginx  # noqa: E402
 
 IMPLEMENTER, APPROVER = "bench", "approver"
@@ -100,7 +101,8 @@ def with_oaops(
     oaops = str(BIN / "oaops")
     cid = json.loads(run([oaops, "change", "new", str(path), "--json"], env, "oaops change new"))["id"]
     run([oaops, "change", "submit", cid], env, "oaops change submit")
-    run([oaops, "change", "approve", cid], {**env, "OAOPS_USER": APPROVER}, "oaops change approve")
+    key = make_key(work / "keys", APPROVER)[0]  # the approver signs with their own key (R18)
+    run([oaops, "change", "approve", cid], {**env, "OAOPS_USER": APPROVER, "OAOPS_SIGNING_KEY": str(key)}, "approve")
     start = time.perf_counter()
     run([oaops, "change", "run", cid, "--yes", "--quiet"], env, f"oaops change run {cid}")
     elapsed = time.perf_counter() - start
@@ -138,9 +140,11 @@ def main() -> int:
             json.dumps({"all": {"hosts": {"localhost": host}, "children": {"os": {"hosts": {"localhost": None}}}}}),
             encoding="utf-8",
         )
+        approver_line = make_key(work / "keys", APPROVER)[1]
         config = starter(IMPLEMENTER).replace(
             "    units: [hq]\n",
-            f"    units: [hq]\n  - login: {APPROVER}\n    name: {APPROVER}\n    roles: [system_manager]\n",
+            f"    units: [hq]\n  - login: {APPROVER}\n    name: {APPROVER}\n    roles: [system_manager]\n"
+            f"    signing_key: {approver_line}\n",
             1,
         )
         (work / "oaops.yml").write_text(config, encoding="utf-8")

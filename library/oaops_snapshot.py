@@ -151,7 +151,7 @@ def read_manifest(folder):
 
 def write_manifest(folder, manifest):
     tmp = os.path.join(folder, "manifest.json.partial")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as fh:
         json.dump(manifest, fh, indent=1, sort_keys=True)
         fh.flush()
         os.fsync(fh.fileno())
@@ -179,6 +179,9 @@ def save(module, folder):
         if entry["exists"]:
             target = os.path.join(folder, "files", stored_name(entry["path"]))
             tmp = target + ".partial"
+            # 0600 from the start: a snapshot may hold a secret (a config with a password, R11)
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+            os.chmod(tmp, 0o600)
             shutil.copyfile(entry["path"], tmp)
             if sha256(tmp) != entry["sha256"]:
                 os.unlink(tmp)

@@ -6,8 +6,8 @@ Precedence (STYLE.md habit 8): built-in defaults < oaops.yml `settings` < OAOPS_
 
 from __future__ import annotations
 
-import getpass
 import os
+import pwd
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -25,6 +25,8 @@ from oaops.rules import problem as problem_rules
 from oaops.rules import schedule as schedule_rules
 from oaops.rules.roles import Role
 from oaops.rules.schedule import MissedPolicy
+from oaops.signing import PublicKey, parse_key
+from oaops.starter import starter as starter  # `oaops init`'s oaops.yml, kept apart from the loader
 
 CONFIG_NAME = "oaops.yml"
 
@@ -36,6 +38,10 @@ DEFAULTS: dict[str, Any] = {
     "timezone": "Asia/Shanghai",
     "event_batch_size": 200,
     "keep_run_dirs_days": 90,
+    # The site key signs journal checkpoints; it and the checkpoint file live outside the records.
+    "site_key": "var/keys/site_ed25519",
+    "checkpoints": "var/checkpoints.jsonl",
+    "service_account": "",
 }
 
 # environment variable -> setting, and how to parse it
@@ -45,6 +51,8 @@ ENV: dict[str, tuple[str, type]] = {
     "OAOPS_FORKS": ("forks", int),
     "OAOPS_RUNS_DIR": ("runs_dir", str),
     "OAOPS_TIMEZONE": ("timezone", str),
+    "OAOPS_SITE_KEY": ("site_key", str),
+    "OAOPS_CHECKPOINTS": ("checkpoints", str),
 }
 
 
@@ -62,6 +70,8 @@ class User:
     roles: frozenset[Role]
     units: tuple[str, ...] = ()
     email: str = ""
+    signing_key: PublicKey | None = None  # signs this user's decisions (R5, R7, R16, R18)
+    os_login: str = ""  # the operating system login, when it differs from `login`
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,9 @@ class Settings:
     timezone: str
     event_batch_size: int
     keep_run_dirs_days: int
+    site_key: Path = Path("var/keys/site_ed25519")
+    checkpoints: Path = Path("var/checkpoints.jsonl")
+    service_account: str = ""
     vault_ids: tuple[VaultId, ...] = ()  # flags first, then oaops.yml; Ansible's own config is added at use
     retention: Retention = field(default_factory=Retention)
     web: WebSettings = field(default_factory=WebSettings)
@@ -112,25 +125,56 @@ class Config:
         """Where a schedule's field is, for an InputError: `oaops.yml: schedules[2].args.inventory`."""
         return f"{self.path}: schedules[{schedule.index}].{name}"
 
-    def actor(self, env: Mapping[str, str] | None = None) -> User:
-        """The OS login, or OAOPS_USER; must be a user of oaops.yml (R7: runs are attributed)."""
+    def actor(self, env: Mapping[str, str] | None = None, os_login: str | None = None) -> User:
+        """Who acts (R7): the user of oaops.yml whose login (or os_login) is the OS real user.
+
+        OAOPS_USER=X is a claim to act as X: it reads as X, but writes only a decision signed
+        with X's key, unless the OS user is root or settings.service_account (see `trusts`)."""
         env = os.environ if env is None else env
-        login = env.get("OAOPS_USER") or current_login()
-        user = self.users.get(login)
-        if user is None:
+        me = os_login or current_login()
+        claim = env.get("OAOPS_USER") or ""
+        own = self.user_of_os(me)
+        if claim and (own is None or claim != own.login):
+            user = self.users.get(claim)
+            if user is None:
+                raise InputError(
+                    f"{self.path}: users",
+                    f"the claimed user (OAOPS_USER) {claim!r} is not listed",
+                    f"add a user with login {claim!r}, or unset OAOPS_USER",
+                )
+            return user
+        if own is None:
             raise InputError(
                 f"{self.path}: users",
-                f"the current user {login!r} is not listed",
-                f"add a user with login {login!r} and their roles, or set OAOPS_USER to a listed login",
+                f"the current user {me!r} is not listed",
+                f"add a user with login {me!r} (or os_login: {me}) and roles, or set OAOPS_USER to a listed login",
             )
-        return user
+        return own
+
+    def trusts(self, os_login: str) -> bool:
+        """May this OS user write under a claimed identity without its signature? Root and the
+        site's service account only: they own the records database anyway."""
+        return os_login == "root" or (bool(self.settings.service_account) and os_login == self.settings.service_account)
+
+    def user_of_os(self, os_login: str) -> User | None:
+        """The oaops user an OS login maps to: `os_login:` first, then the same `login`."""
+        for user in self.users.values():
+            if user.os_login and user.os_login == os_login:
+                return user
+        same = self.users.get(os_login)
+        return same if same is not None and not same.os_login else None
+
+
+def os_login() -> str:
+    """The real user of this process (uid -> login), never an environment variable."""
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
 
 
 def current_login() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid())
+    return os_login()
 
 
 def find_root(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Path:
@@ -185,6 +229,9 @@ def resolve_settings(
         timezone=str(merged["timezone"]),
         event_batch_size=int(merged["event_batch_size"]),
         keep_run_dirs_days=int(merged["keep_run_dirs_days"]),
+        site_key=_under(root, merged["site_key"]),
+        checkpoints=_under(root, merged["checkpoints"]),
+        service_account=str(merged["service_account"] or ""),
         vault_ids=vault_ids(file_settings, flags, root, source),
         retention=retention(file_settings.get("retention") or {}, source),
         web=WebSettings(**dict(merged.get("web") or {})),
@@ -293,8 +340,15 @@ def load(
             raise InputError(
                 f"{path}: users[{i}].units", "a unit_admin needs at least one unit (R10)", "list their units"
             )
+        key = parse_key(u["signing_key"], f"{path}: users[{i}].signing_key") if u.get("signing_key") else None
         users[u["login"]] = User(
-            u["login"], u.get("name", u["login"]), roles, tuple(u.get("units", [])), u.get("email", "")
+            u["login"],
+            u.get("name", u["login"]),
+            roles,
+            tuple(u.get("units", [])),
+            u.get("email", ""),
+            signing_key=key,
+            os_login=u.get("os_login", ""),
         )
     settings = resolve_settings(data.get("settings", {}), env, flags or {}, root, str(path))
     schedules = load_schedules(data.get("schedules") or [], settings, str(path))
@@ -436,56 +490,6 @@ def load_problems(data: Mapping[str, Any]) -> Problems:
             within_days=int(auto.get("within_days", default.within_days)),
         )
     )
-
-
-def starter(login: str) -> str:
-    """The oaops.yml that `oaops init` writes: the current login as the first group_admin."""
-    return f"""\
-# oaops site configuration (see docs/architecture.md). Validated against oaops/schemas/oaops.schema.json.
-version: 1
-
-# Using units (单位, R8/R10). Hosts belong to a unit through the inventory group unit_<id>.
-units:
-  - id: hq
-    name: Headquarters
-    name_zh: 集团总部
-  # the branch units of inventories/example (unit_branch_a, unit_branch_b); replace with your own
-  - id: branch_a
-    name: Branch A
-    name_zh: 分支机构A
-  - id: branch_b
-    name: Branch B
-    name_zh: 分支机构B
-
-# People and their roles (R4, R8): technician (系统技术管理人员), system_manager (系统管理负责人),
-# group_admin (集团系统管理员), unit_admin (单位系统管理员, needs units), leader (分管领导).
-users:
-  - login: {login}
-    name: {login}
-    roles: [group_admin, technician]
-    units: [hq]
-
-# Precedence: these < OAOPS_* environment variables < command-line flags.
-settings:
-  db_url: sqlite:///var/oaops.db      # or postgresql+psycopg://user@host/db (OAOPS_DB_URL)
-  inventory: inventories/local         # this machine as the managed estate
-  forks: 10
-  runs_dir: var/runs
-  timezone: Asia/Shanghai
-  # ansible-vault: a password file or client script, never the password (also --vault-id,
-  # --vault-password-file, ANSIBLE_VAULT_PASSWORD_FILE). inventories/example's demo password:
-  # vault_password_file: inventories/example/vault-password.txt
-
-# Jobs oaops runs by itself (R3.1). Install the ticker once: `oaops schedule install --cron`
-# (or --systemd); it calls `oaops schedule run-due` every minute. See docs/schedules.md.
-schedules:
-  - name: daily-health
-    job: health                        # health, backup, backup-verify, audit, report
-    cron: "30 7 * * *"                 # 07:30 every day, in the time zone below
-    timezone: Asia/Shanghai
-    missed: catch_up                   # after downtime: run once to catch up (or: record)
-    max_runtime: 30m                   # stopped and recorded as timeout past this
-"""
 
 
 # ---- change management (R17, R18) ---------------------------------------------------------------

@@ -6,15 +6,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
-from oaops.cli.common import RECORD_ID, announce_recovered, call, context
+from oaops.cli.common import KEY, RECORD_ID, announce_recovered, call, context, signing
 from oaops.cli.progress import RunProgress
 from oaops.cli.render import both, literal, out, print_json, seconds, when, zone
 from oaops.errors import InputError
 from oaops.reports import audit as audit_report
 from oaops.rules.audit import FAILING, SEVERITY_RANK, STATUS_ZH, ControlStatus, Severity
-from oaops.services import audit
+from oaops.services import audit, decide
 from oaops.services.audit import AuditReport
 
 STATUS_STYLE = {"pass": "green", "fail": "bold red", "error": "bold red", "waived": "yellow", "not_applicable": "dim"}
@@ -284,8 +285,8 @@ def waive_command(
     return 0
 
 
-def _decide(waiver_id: int, note: str, approve: bool) -> int:
-    w, ctx = call(lambda ctx: audit.decide(ctx, waiver_id, approve, note))
+def _decide(waiver_id: int, note: str, approve: bool, key: str | None) -> int:
+    w, ctx = call(signing(key, lambda ctx: audit.decide(ctx, waiver_id, approve, note)))
     out.print(
         f"waiver {w.id} {w.state} by {w.decided_by}: {w.control_id} on {w.hosts} through "
         f"{_last_day(w.expires_at, ctx.config.settings.timezone)} "
@@ -297,24 +298,26 @@ def _decide(waiver_id: int, note: str, approve: bool) -> int:
 @command.command("approve", epilog="Example:\n\n  oaops audit approve 3 --note 'compensated by the perimeter firewall'")
 @click.argument("waiver_id", type=RECORD_ID)
 @click.option("--note", default="", help="The approver's note.")
-def approve_command(waiver_id: int, note: str) -> int:
-    """Approve a waiver (group_admin, not the requester: R9, separation of duties)."""
-    return _decide(waiver_id, note, True)
+@KEY
+def approve_command(waiver_id: int, note: str, key: str | None) -> int:
+    """Approve a waiver (group_admin, not the requester: R9, separation of duties), signed with your key."""
+    return _decide(waiver_id, note, True, key)
 
 
 @command.command("reject", epilog="Example:\n\n  oaops audit reject 3 --note 'fix it instead'")
 @click.argument("waiver_id", type=RECORD_ID)
 @click.option("--note", default="", help="Why it is rejected.")
-def reject_command(waiver_id: int, note: str) -> int:
-    """Reject a waiver (group_admin, not the requester)."""
-    return _decide(waiver_id, note, False)
+@KEY
+def reject_command(waiver_id: int, note: str, key: str | None) -> int:
+    """Reject a waiver (group_admin, not the requester), signed with your key."""
+    return _decide(waiver_id, note, False, key)
 
 
 @command.command("waivers", epilog="Example:\n\n  oaops audit waivers")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def waivers_command(as_json: bool) -> int:
     """List waivers with their state, approver and expiry (expired ones say so)."""
-    rows, ctx = call(lambda ctx: audit.list_waivers(ctx))
+    (rows, signed), ctx = call(lambda ctx: (audit.list_waivers(ctx), decide.of_kind(ctx, "waiver")))
     if as_json:
         print_json(rows)
         return 0
@@ -338,4 +341,7 @@ def waivers_command(as_json: bool) -> int:
             w.reason,
         )
     out.print(table)
+    for w in rows:
+        for line in signed.get(str(w.id), []):
+            out.print(f"  waiver {w.id} {escape(line)}")
     return 0

@@ -12,11 +12,11 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from oaops.cli.common import announce_recovered, call, context
+from oaops.cli.common import KEY, announce_recovered, call, context, signing
 from oaops.cli.progress import RunProgress
-from oaops.cli.render import both, err, out, print_json, styled, when, zone
+from oaops.cli.render import both, err, out, print_json, styled, to_jsonable, when, zone
 from oaops.rules.change import STATE_ZH, TYPE_ZH, ChangeState, ChangeType, Window, freeze_overlaps, overlap_text
-from oaops.services import change
+from oaops.services import change, decide
 from oaops.services.context import Context
 from oaops.store.changes import ChangeDetail, ChangeRow
 
@@ -137,10 +137,11 @@ def submit_cmd(change_id: str, file: Path | None, as_json: bool) -> int:
     "--break-glass", is_flag=True, help="Approve a window that overlaps a freeze (journaled; needs --comment)."
 )
 @JSON
-def approve_cmd(change_id: str, comment: str, break_glass: bool, as_json: bool) -> int:
+@KEY
+def approve_cmd(change_id: str, comment: str, break_glass: bool, as_json: bool, key: str | None) -> int:
     """Approve a change (system_manager or group_admin, never the requester). The approval binds to a
     hash of the playbook files, variables, limit and hosts: any later edit voids it."""
-    row = _with_ctx(lambda ctx: change.approve(ctx, change_id, comment, break_glass))
+    row = _with_ctx(signing(key, lambda ctx: change.approve(ctx, change_id, comment, break_glass)))
     return _moved(row, as_json, "approved" if not row.retro_approver else "approved after the fact")
 
 
@@ -148,9 +149,10 @@ def approve_cmd(change_id: str, comment: str, break_glass: bool, as_json: bool) 
 @click.argument("change_id")
 @click.option("--comment", required=True, help="What must change before it can be approved.")
 @JSON
-def reject_cmd(change_id: str, comment: str, as_json: bool) -> int:
-    """Reject a change; the requester may revise it and submit it again."""
-    return _moved(_with_ctx(lambda ctx: change.reject(ctx, change_id, comment)), as_json, "rejected")
+@KEY
+def reject_cmd(change_id: str, comment: str, as_json: bool, key: str | None) -> int:
+    """Reject a change (signed); the requester may revise it and submit it again."""
+    return _moved(_with_ctx(signing(key, lambda ctx: change.reject(ctx, change_id, comment))), as_json, "rejected")
 
 
 @command.command("cancel", epilog="Example:\n\n\b\n  oaops change cancel CHG-2026-0001 --comment 'no longer needed'")
@@ -221,7 +223,10 @@ def preview_cmd(change_id: str, as_json: bool, quiet: bool) -> int:
 )
 @JSON
 @click.option("--quiet", is_flag=True, help="No progress line.")
-def run_cmd(change_id: str, yes: bool, break_glass: bool, reason: str, as_json: bool, quiet: bool) -> int:
+@KEY
+def run_cmd(
+    change_id: str, yes: bool, break_glass: bool, reason: str, as_json: bool, quiet: bool, key: str | None
+) -> int:
     """Execute an approved change (实施): snapshot, preview (check + diff, confirm), apply, verify (health +
     testinfra), and when verification fails: roll back and verify again.
 
@@ -242,15 +247,18 @@ def run_cmd(change_id: str, yes: bool, break_glass: bool, reason: str, as_json: 
     progress_ctx = RunProgress("change", enabled=not quiet and not as_json)
     with progress_ctx as progress:
         report = _with_ctx(
-            lambda ctx: change.run(
-                ctx,
-                change_id,
-                yes=yes,
-                confirm=confirm,
-                break_glass=break_glass,
-                reason=reason,
-                progress=progress,
-                say=say,
+            signing(
+                key,
+                lambda ctx: change.run(
+                    ctx,
+                    change_id,
+                    yes=yes,
+                    confirm=confirm,
+                    break_glass=break_glass,
+                    reason=reason,
+                    progress=progress,
+                    say=say,
+                ),
             )
         )
     if as_json:
@@ -349,12 +357,15 @@ def show_cmd(change_id: str, as_json: bool, diffs: bool) -> int:
     try:
         d = change.show(ctx, change_id)
         tz = zone(ctx.config.settings.timezone)
+        signatures = decide.of_record(ctx, "change", d.row.id)
     finally:
         ctx.close()
     if as_json:
-        print_json(d)
+        print_json({**to_jsonable(d), "signatures": signatures})
         return 0
     render_detail(d, tz, diffs)
+    for line in signatures:
+        out.print(f"  {escape(line)}")
     return 0
 
 

@@ -71,3 +71,23 @@ class Bounded(_TextType):
 
 ONE_LINE = Bounded(300, one_line=True)  # titles and summaries
 NOTE = Bounded(10_000)  # notes, reasons, findings
+
+
+KEY = click.option(
+    "--key",
+    "key",
+    default=None,
+    metavar="PATH",
+    help="Your private key to sign the decision with (else OAOPS_SIGNING_KEY, else ssh-agent).",
+)
+
+
+def signing(key: str | None, fn: Callable[[Context], T]) -> Callable[[Context], T]:
+    """`fn`, signing with --key when given (a decision: R5, R7, R16, R18)."""
+
+    def with_key(ctx: Context) -> T:
+        if key:
+            ctx.key = key
+        return fn(ctx)
+
+    return with_key

@@ -24,6 +24,7 @@ def command(force: bool, login: str | None) -> int:
     if path.exists() and not force:
         config.read_file(path)  # still validate it, so init doubles as a check
         click.echo(f"{path} exists and is valid; nothing written (use --force to overwrite)")
+        _secure()
         return 0
     login = login or os.environ.get("OAOPS_USER") or config.current_login()
     text = config.starter(login)
@@ -34,4 +35,13 @@ def command(force: bool, login: str | None) -> int:
     except OSError as exc:
         raise InputError(str(path), f"cannot be written ({exc.strerror})", "check the folder's permissions") from None
     click.echo(f"wrote {path}: {login} is group_admin and technician of unit hq")
+    _secure()
     return 0
+
+
+def _secure() -> None:
+    """var/ 0700, records 0600, oaops.yml 0640, the site key that signs checkpoints (R3.3)."""
+    from oaops import site_files
+
+    for line in site_files.secure(config.load()):
+        click.echo(f"  {line}")

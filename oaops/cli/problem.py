@@ -6,10 +6,10 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from oaops.cli.common import call, context
+from oaops.cli.common import KEY, call, context, signing
 from oaops.cli.render import both, literal, out, print_json, when, zone
 from oaops.rules.problem import Nature, ProblemState, is_overdue
-from oaops.services import problem
+from oaops.services import decide, problem
 from oaops.store.problems import ProblemRow
 
 
@@ -125,7 +125,7 @@ def list_cmd(all_states: bool, overdue: bool, as_json: bool) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def show_cmd(ref: str, as_json: bool) -> int:
     """One problem: its R15 fields and its history (notes and state changes, with who and when)."""
-    d, ctx = call(lambda ctx: problem.show(ctx, ref))
+    (d, signed), ctx = call(lambda ctx: (problem.show(ctx, ref), decide.of_kind(ctx, "problem")))
     if as_json:
         print_json(d)
         return 0
@@ -151,6 +151,8 @@ def show_cmd(ref: str, as_json: bool) -> int:
         out.print(f"  resolution: {p.resolution} ({p.resolved_by})")
     if p.verified_by:
         out.print(f"  verified by {p.verified_by} {when(p.closed_at, tz)}")
+    for line in signed.get(p.ref, []):
+        out.print(f"  {line}")
     out.print("")
     for n in d.notes:
         out.print(f"  {when(n.at, tz)}  [bold]{n.action}[/bold] by {n.actor} -> {_state(n.state)}: {n.text}")
@@ -252,9 +254,11 @@ def resolve_cmd(ref: str, resolution: str) -> int:
 @click.argument("ref")
 @click.option("--note", default="", help="What was checked.")
 @click.option("--reject", is_flag=True, help="Not solved: back to the owner.")
-def verify_cmd(ref: str, note: str, reject: bool) -> int:
-    """Verify (验证, a group admin other than the owner, R16): closed, out of the active library."""
-    row, _ctx = call(lambda ctx: problem.verify(ctx, ref, note, reject))
+@KEY
+def verify_cmd(ref: str, note: str, reject: bool, key: str | None) -> int:
+    """Verify (验证, a group admin other than the owner, R16), signed with your key: closed, out of the
+    active library."""
+    row, _ctx = call(signing(key, lambda ctx: problem.verify(ctx, ref, note, reject)))
     return _done(row, "rejected" if reject else "verified")
 
 

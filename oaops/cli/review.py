@@ -8,12 +8,12 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from oaops.cli.common import call, context
+from oaops.cli.common import KEY, call, context
 from oaops.cli.render import both, literal, out, print_json, status_text, when, zone
 from oaops.cli.schedule import parse_now
 from oaops.reports import labels
 from oaops.reports.render import jsonable
-from oaops.services import review
+from oaops.services import decide, review
 
 NOW = click.option("--now", envvar="OAOPS_NOW", hidden=True, help="Pretend it is this time (tests, docs).")
 MONTH = click.option("--month", required=True, metavar="YYYY-MM", help="The month (site time zone).")
@@ -97,9 +97,13 @@ def prepare(month: str, as_json: bool, now: str | None) -> int:
     help="A UTF-8 text file with the review's comments and findings.",
 )
 @NOW
-def sign(month: str, findings: Path, now: str | None) -> int:
-    """Sign the month's review off (system_manager only); stores a sha256 of each of the three logs."""
+@KEY
+def sign(month: str, findings: Path, now: str | None, key: str | None) -> int:
+    """Sign the month's review off (system_manager only) with your SSH key; stores a sha256 of each of
+    the three logs."""
     ctx = context()
+    if key:
+        ctx.key = key
     try:
         r = review.sign(ctx, month, findings, parse_now(now, ctx.config.settings.timezone))
         tz = zone(ctx.config.settings.timezone)
@@ -121,6 +125,8 @@ def show(month: str, as_json: bool, now: str | None) -> int:
     try:
         s = review.show(ctx, month, parse_now(now, ctx.config.settings.timezone))
         tz = zone(ctx.config.settings.timezone)
+        signed = decide.of_record(ctx, "review", s.review.month)
+        anchor = decide.month_checkpoint(ctx, s.review.month)
     finally:
         ctx.close()
     if as_json:
@@ -128,6 +134,9 @@ def show(month: str, as_json: bool, now: str | None) -> int:
         return 1 if s.changed else 0
     r = s.review
     out.print(f"[bold]月度审核 / monthly review · {r.month}[/bold]: signed by {r.reviewer} on {when(r.signed_at, tz)}")
+    for line in signed:
+        out.print(f"  {line}")
+    out.print(f"  journal checkpoint of the month (本月最后检查点): {anchor or '-'}")
     out.print("findings (审核意见):")
     for line in r.findings.splitlines():
         out.print(f"  {line}")

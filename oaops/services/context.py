@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from oaops import config as config_mod
+from oaops import signing
 from oaops.config import Config, User
 from oaops.errors import PermissionDenied
 from oaops.rules import roles
@@ -20,6 +21,7 @@ from oaops.runs import vault
 from oaops.runs.inventory import InventoryHost
 from oaops.runs.recover import Recovered, recover
 from oaops.services import registry
+from oaops.store import journal
 from oaops.store.db import Database, open_database
 
 if TYPE_CHECKING:  # the runners (ansible-runner, ingest, pytest) are imported by the commands that start a run
@@ -33,6 +35,8 @@ class Context:
     actor: User
     _db: Database | None = None
     recovered: list[Recovered] = field(default_factory=list)
+    os_login: str = ""  # the OS real user (R7); `actor` is who it acts as
+    key: str | None = None  # the private key file a decision is signed with; None: ssh-agent
 
     def __post_init__(self) -> None:
         vault.use(self.config.settings.vault_ids)  # every inventory read and run of this site decrypts
@@ -46,7 +50,19 @@ class Context:
         if self._db is None:
             self._db = open_database(self.config.settings.db_url)
             self.recovered = recover(self._db, self.actor.login)
+            self._db.identity.update(self.identity())
         return self._db
+
+    def identity(self) -> dict[str, Any]:
+        """What every journal entry of this process records and checks (store.journal)."""
+        me = self.os_login or config_mod.os_login()
+        info: dict[str, Any] = {journal.OS_LOGIN: me, journal.CONFIG: str(self.config.path)}
+        site = self.root / config_mod.CONFIG_NAME
+        if site.is_file():
+            info[journal.SITE_CONFIG] = str(site.resolve())
+        if self.actor.login != me and self.config.user_of_os(me) != self.actor and not self.config.trusts(me):
+            info[journal.UNPROVEN] = self.actor.login
+        return info
 
     def inventory(self, inventory: Path | None = None) -> Path:
         """The inventory a command works on: the flag's, else the site's (resolved once, here)."""
@@ -122,6 +138,7 @@ class Context:
 def open_context(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Context:
     env = os.environ if env is None else env
     cfg = config_mod.load(flags=flags, env=env)
+    me = config_mod.os_login()
     # Here rather than in config.load: the jobs a schedule may name are those services register.
     registry.validate(cfg)
-    return Context(config=cfg, actor=cfg.actor(env))
+    return Context(config=cfg, actor=cfg.actor(env, me), os_login=me, key=signing.key_source(None, env))

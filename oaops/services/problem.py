@@ -18,11 +18,12 @@ from zoneinfo import ZoneInfo
 from oaops.errors import InputError, PermissionDenied
 from oaops.rules import problem as rules
 from oaops.rules import time
+from oaops.rules.decision import Kind
 from oaops.rules.problem import Action, Nature, ProblemState
 from oaops.rules.roles import Role
 from oaops.rules.time import utcnow
 from oaops.runs.redact import scrub_text
-from oaops.services import notify
+from oaops.services import decide, notify
 from oaops.services.context import Context
 from oaops.services.health import HealthReport
 from oaops.store import faults as store_faults
@@ -236,6 +237,9 @@ def _move(
         why = rules.actor_problem(who, ctx.actor.login, ctx.actor.roles, p.owner, p.collaborators or [])
         if why:
             raise PermissionDenied(ctx.actor.login, f"{action.value} {p.ref}", why)
+        if action in (Action.VERIFY, Action.REJECT) and state is ProblemState.RESOLVED:  # R16: signed
+            subject = {"decision": action.value, "problem": p.ref, "resolution": p.resolution, "note": text}
+            decide.record(session, ctx, decide.sign(ctx, Kind.PROBLEM_VERIFY, p.ref, subject, now, session))
         sets = change(p) if change is not None else {}
         p = store.update(session, p.id, **sets, state=nxt.value)
         store.add_note(session, p, ctx.actor.login, now, action.value, text)
@@ -387,12 +391,15 @@ def verify(ctx: Context, ref: str, note: str = "", reject: bool = False, now: da
     if reject:
         if not note.strip():
             raise InputError("--note", "is required to reject", "say what is still wrong")
-        return _move(ctx, ref, Action.REJECT, note.strip(), now)
+        back = _move(ctx, ref, Action.REJECT, note.strip(), now)
+        decide.checkpoint(ctx)
+        return back
 
     def stamp(p: ProblemRow) -> dict[str, Any]:
         return {"verified_by": ctx.actor.login, "closed_at": now or utcnow()}
 
     row = _move(ctx, ref, Action.VERIFY, note.strip() or "verified", now, stamp)
+    decide.checkpoint(ctx)
     notify.emit(ctx, "problem.closed", **_fields(row))
     return row
 

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from oaops.errors import InputError
+from oaops.rules.decision import Kind
 from oaops.rules.report import Attention, Month
 from oaops.rules.time import utcnow, zone
 from oaops.runs.redact import scrub_text
 from oaops.services import backup as backup_service
-from oaops.services import daily_log
+from oaops.services import daily_log, decide
 from oaops.services import problem as problem_service
 from oaops.services import report as report_service
 from oaops.services.context import Context
@@ -248,6 +249,10 @@ def sign_text(ctx: Context, month: str, findings_text: str, now: datetime | None
         rep = report_service.gather(session, m, tz, ctx.config.settings.timezone, now, ctx.actor.login)
         if rep.empty and not book.entries:
             raise InputError("--month", f"{m.text} has no records to review", "check --month, or OAOPS_DB_URL")
+        attention = dict(rep.attention) | ({"backup_missing": book.missing_days} if book.missing_days else {})
+        subject = {"month": m.text, "digests": digests, "findings_sha256": _sha(findings), "attention": attention}
+        signed = decide.sign(ctx, Kind.REVIEW_SIGN, m.text, subject, now, session)  # R5: the reviewer's own key
+        decide.record(session, ctx, signed)  # before the sign-off's journal entry: it is signed for
         try:
             row = reviews.create(
                 session,
@@ -257,14 +262,16 @@ def sign_text(ctx: Context, month: str, findings_text: str, now: datetime | None
                 signed_at=now,
                 findings=findings,
                 digests=digests,
-                attention=dict(rep.attention) | ({"backup_missing": book.missing_days} if book.missing_days else {}),
+                attention=attention,
                 findings_sha256=_sha(findings),
             )
         except reviews.SignedTwice:  # signed by someone else a moment ago
             raise InputError(
                 f"review {m.text}", "was signed by someone else just now", "see `oaops review show`"
             ) from None
-        return _view(row)
+        view = _view(row)
+    decide.checkpoint(ctx)
+    return view
 
 
 def _signed_twice(month: str, reviewer: str, at: datetime, tz: tzinfo) -> InputError:

@@ -25,7 +25,7 @@ from oaops.rules import schedule as rules
 from oaops.rules.schedule import OccurrenceState
 from oaops.rules.time import utcnow
 from oaops.runs.recover import pid_alive
-from oaops.services import fault, notify
+from oaops.services import decide, fault, notify
 from oaops.services.context import Context
 from oaops.services.registry import JOBS, Job, register, validate
 from oaops.store import schedules as store
@@ -127,6 +127,7 @@ def run_due(ctx: Context, now: datetime) -> TickReport:
         # Every tick also retries failed notifications and lets long faults escalate (R12, R13).
         notify.retry_quietly(ctx, now)
         fault.recompute_quietly(ctx, now)
+        decide.checkpoint_due(ctx, now)  # and anchors the journal once a day (R3.3)
     bad = {OccurrenceState.FAILED.value, OccurrenceState.TIMEOUT.value, OccurrenceState.MISSED.value}
     code = 2 if input_error else (1 if any(o.state in bad for o in (*settled, *outcomes)) else 0)
     return TickReport(now, True, outcomes, settled, code)

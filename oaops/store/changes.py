@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from oaops.rules import change as rules
 from oaops.rules.time import utcnow
-from oaops.store import journal
+from oaops.store import integrity, journal
 from oaops.store.db import Database, advisory_lock
 from oaops.store.models import Change, ChangeEvent, ChangeLock, ChangeStep, Run, TaskResult
 
@@ -186,8 +186,13 @@ def _event(
         KIND,
         change_id,
         action,
-        {"from": from_state, "to": to_state, "comment": comment, **data},
+        {"from": from_state, "to": to_state, "comment": comment, **data, **_state(session, change_id)},
     )
+
+
+def _state(session: Session, change_id: str) -> dict[str, str]:
+    change = session.get(Change, change_id)  # the identity map's object, with this transaction's edits
+    return {integrity.STATE: integrity.change_state(change)} if change is not None else {}
 
 
 def move(

@@ -6,6 +6,8 @@ with BEGIN IMMEDIATE (the database write lock), PostgreSQL appends take an advis
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,7 +36,9 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Who writes and under which oaops.yml (see store.journal): copied into every session.
+        self.identity: dict[str, Any] = {}
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False, info=self.identity)
 
     @property
     def is_sqlite(self) -> bool:
@@ -91,6 +95,7 @@ def make_engine(url: str) -> Engine:
                     f"the folder {folder} of {describe(url)} does not exist",
                     "create it first, or correct OAOPS_DB_URL / settings.db_url",
                 )
+            _private_file(Path(parsed.database))
         kwargs["connect_args"] = {"timeout": 60, "isolation_level": None}
     elif parsed.get_backend_name() == "postgresql":
         if parsed.get_driver_name() in ("psycopg2", "") and parsed.drivername == "postgresql":
@@ -104,6 +109,14 @@ def make_engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         _sqlite_pragmas(engine)
     return engine
+
+
+def _private_file(path: Path) -> None:
+    """A new records file is the owner's only (0600; its folder exists, see make_engine); SQLite
+    gives its -wal and -shm files the same mode. `oaops init` tightens an existing site's files."""
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):  # another process made it a moment ago
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from oaops.rules.runs import Outcome, RunStatus, may_move, outcome
 from oaops.rules.time import utcnow
 from oaops.store import backups as store_backups
-from oaops.store import journal
+from oaops.store import integrity, journal
 from oaops.store.backups import BackupPayload
 from oaops.store.models import Check, ControlResult, HostResult, Journal, Run, TaskResult
 
@@ -177,7 +177,7 @@ def create(
         "run",
         run.id,
         "start",
-        {"kind": kind, "playbook": playbook, "limit": limit, "trigger": trigger},
+        {"kind": kind, "playbook": playbook, "limit": limit, "trigger": trigger, **_state(session, run)},
     )
     return run.id
 
@@ -314,7 +314,11 @@ def finish(
         run.stats = stats
     session.flush()
     set_outcome(session, run)
-    journal.append(session, actor, "run", run_id, status.value, {"rc": rc, "error": error})
+    journal.append(session, actor, "run", run_id, status.value, {"rc": rc, "error": error, **_state(session, run)})
+
+
+def _state(session: Session, run: Run) -> dict[str, str]:
+    return {integrity.STATE: integrity.run_state_now(session, run)}
 
 
 def set_outcome(session: Session, run: Run) -> Outcome:

@@ -44,6 +44,8 @@ def test_a_snapshot_is_saved_once_and_restored_byte_for_byte(tmp_path: Path) -> 
     assert rc == 0 and res["changed"]
     entries = {f["path"]: f for f in res["oaops"]["files"]}
     assert entries[str(conf)]["mode"] == "0640" and entries[str(created)]["exists"] is False
+    saved = [p for p in store.rglob("*") if p.is_file()]  # a copy may hold a secret (R11): 0600
+    assert saved and {oct(p.stat().st_mode & 0o777) for p in saved} == {"0o600"}
 
     conf.write_bytes(b"server_tokens on;\n")  # the change
     conf.chmod(0o644)

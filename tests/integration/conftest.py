@@ -9,6 +9,7 @@ import pytest
 
 from oaops import config
 from oaops.store.db import Database, open_database
+from tests.fixtures.keys import make_key
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,23 +38,36 @@ class Site:
         self.config = tmp_path / "oaops.yml"
         self.db_url = db_url
         self.login = login
-        self.config.write_text(config.starter(login), encoding="utf-8")
+        self.keys = tmp_path / "keys"
+        _, line = make_key(self.keys, login)
+        text = config.starter(login).replace("    units: [hq]\n", f"    units: [hq]\n    signing_key: {line}\n", 1)
+        self.config.write_text(text, encoding="utf-8")
+
+    def key(self, login: str) -> Path:
+        """The private key of `login` (every test user has one, registered in oaops.yml)."""
+        return make_key(self.keys, login)[0]
 
     def env(self, **extra: str) -> dict[str, str]:
+        user = extra.get("OAOPS_USER", self.login)
         return {
             "OAOPS_HOME": str(ROOT),
             "OAOPS_CONFIG": str(self.config),
             "OAOPS_DB_URL": self.db_url,
             "OAOPS_RUNS_DIR": str(self.dir / "runs"),
+            "OAOPS_SITE_KEY": str(self.dir / "site-key" / "site_ed25519"),
+            "OAOPS_CHECKPOINTS": str(self.dir / "checkpoints.jsonl"),
             "OAOPS_USER": self.login,
+            # a person signs their decisions with their own key (R5, R7, R16, R18)
+            "OAOPS_SIGNING_KEY": str(self.key(user)) if user else "",
             **extra,
         }
 
-    def add_user(self, login: str, roles: str, units: str = "[hq]") -> None:
+    def add_user(self, login: str, roles: str, units: str = "[hq]", key: bool = True) -> None:
         text = self.config.read_text(encoding="utf-8")
+        signing = f"    signing_key: {make_key(self.keys, login)[1]}\n" if key else ""
         text = text.replace(
             "\n# Precedence",
-            f"  - login: {login}\n    roles: {roles}\n    units: {units}\n\n# Precedence",
+            f"  - login: {login}\n    roles: {roles}\n    units: {units}\n{signing}\n# Precedence",
         )
         self.config.write_text(text, encoding="utf-8")
 

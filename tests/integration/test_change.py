@@ -807,23 +807,27 @@ def test_reject_then_revise_and_resubmit(cs: ChangeSite) -> None:
 
 
 def test_in_a_freeze_the_run_is_refused(cs: ChangeSite) -> None:
-    frozen = cs.dir / "frozen.yml"
-    frozen.write_text(
-        cs.site.config.read_text(encoding="utf-8")
-        + "  freezes:\n    - name: all-day freeze\n"
-        + '      weekly: {days: [mon, tue, wed, thu, fri, sat, sun], from: "00:00", to: "00:00"}\n',
-        encoding="utf-8",
-    )
     cid = cs.new("tech", cs.request("freeze"))
     cs.ok("tech", "change", "submit", cid)
     cs.ok("mgr", "change", "approve", cid)
     runs = cs.count_runs()
-    code, _out, err = cs.cli("tech", "change", "run", cid, "--yes", OAOPS_CONFIG=str(frozen))
-    assert code == 2
-    one_line_error(err, "change freeze 'all-day freeze'", "--break-glass")
-    assert cs.count_runs() == runs
-    cal = json.loads(cs.ok("tech", "change", "calendar", "--days", "2", "--json", OAOPS_CONFIG=str(frozen)))
-    assert {e["kind"] for e in cal} == {"window", "freeze"}
+    # The freeze goes into the site's own oaops.yml: records are written only under it (R7).
+    site_config = cs.site.config.read_text(encoding="utf-8")
+    cs.site.config.write_text(
+        site_config
+        + "  freezes:\n    - name: all-day freeze\n"
+        + '      weekly: {days: [mon, tue, wed, thu, fri, sat, sun], from: "00:00", to: "00:00"}\n',
+        encoding="utf-8",
+    )
+    try:
+        code, _out, err = cs.cli("tech", "change", "run", cid, "--yes")
+        assert code == 2
+        one_line_error(err, "change freeze 'all-day freeze'", "--break-glass")
+        assert cs.count_runs() == runs
+        cal = json.loads(cs.ok("tech", "change", "calendar", "--days", "2", "--json"))
+        assert {e["kind"] for e in cal} == {"window", "freeze"}
+    finally:
+        cs.site.config.write_text(site_config, encoding="utf-8")
     cs.ok("tech", "change", "cancel", cid)
 
 
@@ -977,31 +981,35 @@ def test_every_change_command_is_there(cs: ChangeSite) -> None:
 
 
 def test_a_window_in_a_freeze_is_warned_at_submit_refused_at_approve_and_marked_r18(cs: ChangeSite) -> None:
-    frozen = cs.dir / "frozen-approve.yml"
-    frozen.write_text(
-        cs.site.config.read_text(encoding="utf-8")
+    # The freeze goes into the site's own oaops.yml: records are written only under it (R7).
+    site_config = cs.site.config.read_text(encoding="utf-8")
+    cs.site.config.write_text(
+        site_config
         + "  freezes:\n    - name: all-day freeze\n"
         + '      weekly: {days: [mon, tue, wed, thu, fri, sat, sun], from: "00:00", to: "00:00"}\n',
         encoding="utf-8",
     )
-    cid = cs.new("tech", cs.request("freeze-approve"))
-    out = cs.ok("tech", "change", "submit", cid, OAOPS_CONFIG=str(frozen))
-    assert "warning: the window overlaps the change freeze 'all-day freeze'" in out
-    assert "approval will be refused" in out
-    code, _out, err = cs.cli("mgr", "change", "approve", cid, OAOPS_CONFIG=str(frozen))
-    assert code == 2
-    one_line_error(err, f"change {cid}", "overlaps the change freeze 'all-day freeze'", "--break-glass")
-    code, _out, err = cs.cli("mgr", "change", "approve", cid, "--break-glass", OAOPS_CONFIG=str(frozen))
-    assert code == 2
-    one_line_error(err, "needs a comment")
-    cal = json.loads(cs.ok("tech", "change", "calendar", "--days", "2", "--json", OAOPS_CONFIG=str(frozen)))
-    mine = [e for e in cal if e["name"] == cid]
-    assert mine and "all-day freeze" in mine[0]["freeze"]
-    table = cs.ok("tech", "change", "calendar", "--days", "2", OAOPS_CONFIG=str(frozen))
-    assert "in freeze" in table and "overlaps the change freeze" in table
-    cs.ok("mgr", "change", "approve", cid, "--break-glass", "--comment", "vendor window", OAOPS_CONFIG=str(frozen))
-    d = cs.show(cid)
-    approve = [e for e in d["events"] if e["action"] == "approve"][-1]
-    submit = [e for e in d["events"] if e["action"] == "submit"][-1]
-    assert approve["data"]["break_glass"] is True and "all-day freeze" in submit["data"]["freeze"]
+    try:
+        cid = cs.new("tech", cs.request("freeze-approve"))
+        out = cs.ok("tech", "change", "submit", cid)
+        assert "warning: the window overlaps the change freeze 'all-day freeze'" in out
+        assert "approval will be refused" in out
+        code, _out, err = cs.cli("mgr", "change", "approve", cid)
+        assert code == 2
+        one_line_error(err, f"change {cid}", "overlaps the change freeze 'all-day freeze'", "--break-glass")
+        code, _out, err = cs.cli("mgr", "change", "approve", cid, "--break-glass")
+        assert code == 2
+        one_line_error(err, "needs a comment")
+        cal = json.loads(cs.ok("tech", "change", "calendar", "--days", "2", "--json"))
+        mine = [e for e in cal if e["name"] == cid]
+        assert mine and "all-day freeze" in mine[0]["freeze"]
+        table = cs.ok("tech", "change", "calendar", "--days", "2")
+        assert "in freeze" in table and "overlaps the change freeze" in table
+        cs.ok("mgr", "change", "approve", cid, "--break-glass", "--comment", "vendor window")
+        d = cs.show(cid)
+        approve = [e for e in d["events"] if e["action"] == "approve"][-1]
+        submit = [e for e in d["events"] if e["action"] == "submit"][-1]
+        assert approve["data"]["break_glass"] is True and "all-day freeze" in submit["data"]["freeze"]
+    finally:
+        cs.site.config.write_text(site_config, encoding="utf-8")
     cs.ok("tech", "change", "cancel", cid)

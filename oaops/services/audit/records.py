@@ -10,9 +10,13 @@ from pathlib import Path
 from oaops import schemas, yamlsafe
 from oaops.errors import InputError, PermissionDenied
 from oaops.rules import audit as rules
+from oaops.rules import roles
 from oaops.rules.audit import Control, Profile, Trend, WaiverState, WaiverView
+from oaops.rules.decision import Kind
 from oaops.rules.runs import RunStatus
 from oaops.rules.time import utcnow, zone
+from oaops.runs import inventory as inv
+from oaops.services import decide as decisions
 from oaops.services.audit.catalog import (
     ACTION_APPROVE,
     ACTION_WAIVE,
@@ -147,8 +151,20 @@ def waive(
     if not hosts or not hosts.strip():
         raise InputError("--hosts", "is missing", "give the host names or patterns it covers, e.g. --hosts 'oa-web-*'")
     expires_at = rules.parse_expiry(expires, zone(ctx.config.settings.timezone), now)
+    _waiver_scope(ctx, hosts.strip(), "--hosts")
     with ctx.db.transaction() as session:
         return store.request_waiver(session, ctx.actor.login, control_id, hosts.strip(), reason.strip(), expires_at)
+
+
+def _waiver_scope(ctx: Context, pattern: str, where: str) -> None:
+    """R10: a unit_admin asks for waivers on their own units' hosts only; the pattern is resolved
+    against the site's inventory and must name at least one host, all of them theirs."""
+    if not roles.needs_unit_scope(ctx.actor.roles, ACTION_WAIVE):
+        return
+    hosts = [h for h in inv.resolve(ctx.root, ctx.inventory(), "all") if rules.host_matches(pattern, h.name)]
+    if not hosts:
+        raise InputError(where, f"{pattern!r} names no host of the inventory", "name hosts of your units")
+    ctx.require_units(ACTION_WAIVE, hosts, "ask for a waiver on", "name only hosts of your units ({units})")
 
 
 def waive_file(ctx: Context, path: Path, now: datetime | None = None) -> list[WaiverView]:
@@ -172,6 +188,7 @@ def waive_file(ctx: Context, path: Path, now: datetime | None = None) -> list[Wa
             expires_at = rules.parse_expiry(w["expires"], tz, now)
         except InputError as exc:
             raise InputError(f"{path}: waivers[{i}].expires", exc.problem, exc.fix) from None
+        _waiver_scope(ctx, w["hosts"].strip(), f"{path}: waivers[{i}].hosts")
         checked.append((w["control"], w["hosts"].strip(), w["reason"].strip(), expires_at))
     with ctx.db.transaction() as session:
         return [store.request_waiver(session, ctx.actor.login, c, h, r, e) for c, h, r, e in checked]
@@ -199,8 +216,18 @@ def decide(ctx: Context, waiver_id: int, approve: bool, note: str = "", now: dat
                 f"expired on {w.expires_at:%Y-%m-%d}",
                 "ask for a new waiver with a future --expires",
             )
-        state = WaiverState.APPROVED if approve else WaiverState.REJECTED
-        return store.decide_waiver(session, waiver_id, ctx.actor.login, state, note)
+    state = WaiverState.APPROVED if approve else WaiverState.REJECTED
+    subject = {"decision": state.value, "control": w.control_id, "hosts": w.hosts, "reason": w.reason,
+               "expires_at": w.expires_at.isoformat(), "requested_by": w.requested_by, "note": note}  # fmt: skip
+    signed = decisions.sign(ctx, Kind.WAIVER_APPROVE, str(waiver_id), subject)  # R9: the decider's own key
+    with ctx.db.transaction() as session:
+        current = store.get_waiver(session, waiver_id)
+        if current is None or current.state != WaiverState.REQUESTED:
+            raise InputError(f"waiver {waiver_id}", "was decided meanwhile", "see `oaops audit waivers`")
+        decisions.record(session, ctx, signed)
+        view = store.decide_waiver(session, waiver_id, ctx.actor.login, state, note)
+    decisions.checkpoint(ctx)
+    return view
 
 
 def list_waivers(ctx: Context) -> list[WaiverView]:

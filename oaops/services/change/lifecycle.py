@@ -13,10 +13,11 @@ from zoneinfo import ZoneInfo
 from oaops.errors import InputError
 from oaops.rules import change as rules
 from oaops.rules.change import Action, ChangeClass, ChangeState, Window
+from oaops.rules.decision import Kind
 from oaops.rules.time import utcnow
 from oaops.runs import inventory as inv
 from oaops.runs.redact import redact
-from oaops.services import notify
+from oaops.services import decide, notify
 from oaops.services.change.lookups import (
     APPROVE,
     CANCEL,
@@ -27,6 +28,7 @@ from oaops.services.change.lookups import (
     duty,
     next_hint,
     refuse_state,
+    signed,
 )
 from oaops.services.change.request import (
     Request,
@@ -167,7 +169,11 @@ def approve(ctx: Context, change_id: str, comment: str = "", break_glass: bool =
     hosts = [h.name for h in resolve_hosts(ctx, Path(d.inventory), d.row.limit, f"change {d.row.id}")]
     manifest = content_manifest(ctx.root, d.request, hosts)
     digest = content_hash(manifest)
+    # the decider signs the freeze override too, when they break the glass (R18)
+    verb = "approve_break_glass" if break_glass else "approve"
+    decision = signed(ctx, d, Kind.CHANGE_APPROVE, verb, digest, hosts, comment)
     with ctx.db.transaction() as session:
+        decide.record(session, ctx, decision)
         store.move(
             session,
             d.row.id,
@@ -184,6 +190,7 @@ def approve(ctx: Context, change_id: str, comment: str = "", break_glass: bool =
             approval_manifest=manifest,
             hosts=hosts,
         )
+    decide.checkpoint(ctx)
     return detail_of(ctx, d.row.id).row
 
 
@@ -198,7 +205,9 @@ def _retro_approve(ctx: Context, d: ChangeDetail, comment: str) -> ChangeRow:
             "ran this emergency change; the approval after the fact must come from someone else (R18)",
             "ask another system_manager or group_admin",
         )
+    decision = signed(ctx, d, Kind.CHANGE_APPROVE, "retro_approve", d.approval_hash, d.row.hosts, comment)
     with ctx.db.transaction() as session:
+        decide.record(session, ctx, decision)
         store.note(
             session,
             d.row.id,
@@ -209,6 +218,7 @@ def _retro_approve(ctx: Context, d: ChangeDetail, comment: str) -> ChangeRow:
             retro_approver=ctx.actor.login,
             retro_approved_at=utcnow(),
         )
+    decide.checkpoint(ctx)
     return detail_of(ctx, d.row.id).row
 
 
@@ -219,10 +229,14 @@ def reject(ctx: Context, change_id: str, comment: str) -> ChangeRow:
     d = detail_of(ctx, change_id)
     refuse_state(d, Action.REJECT)
     duty(ctx, d, Action.REJECT)
+    digest = content_hash(content_manifest(ctx.root, d.request, d.row.hosts))
+    decision = signed(ctx, d, Kind.CHANGE_REJECT, "reject", digest, d.row.hosts, comment)
     with ctx.db.transaction() as session:
+        decide.record(session, ctx, decision)
         store.move(
             session, d.row.id, ctx.actor.login, Action.REJECT.value, d.row.state, ChangeState.REJECTED.value, comment
         )
+    decide.checkpoint(ctx)
     return detail_of(ctx, d.row.id).row
 
 

@@ -11,6 +11,8 @@ from typing import Any
 from oaops.errors import InputError
 from oaops.rules import change as rules
 from oaops.rules.change import Action, ChangeClass, ChangeState, Window
+from oaops.rules.decision import Kind, change_subject
+from oaops.services import decide
 from oaops.services.context import Context
 from oaops.store import changes as store
 from oaops.store.changes import ChangeDetail, ChangeRow
@@ -31,6 +33,14 @@ def detail_of(ctx: Context, change_id: str) -> ChangeDetail:
     if d is None:
         raise InputError(f"change {change_id}", "does not exist", "see `oaops change list`")
     return d
+
+
+def signed(
+    ctx: Context, d: ChangeDetail, kind: Kind, decision: str, digest: str | None, hosts: Sequence[str], comment: str
+) -> decide.Signed:
+    """The decider signs the change's content hash, hosts, window and the decision (R18)."""
+    window = (d.row.window_start.isoformat(), d.row.window_end.isoformat(), d.row.window_tz)
+    return decide.sign(ctx, kind, d.row.id, change_subject(decision, digest, list(hosts), window, comment))
 
 
 def show(ctx: Context, change_id: str) -> ChangeDetail:

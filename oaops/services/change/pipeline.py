@@ -13,10 +13,11 @@ from oaops.errors import InputError
 from oaops.rules import change as rules
 from oaops.rules import roles
 from oaops.rules.change import Action, ChangeClass, ChangeState, Step, StepStatus
+from oaops.rules.decision import Kind
 from oaops.rules.time import utcnow
 from oaops.runs.ingest import ProgressFn
-from oaops.services import notify
-from oaops.services.change.lookups import APPROVE, IMPLEMENT, detail_of, duty, next_hint, refuse_state
+from oaops.services import decide, notify
+from oaops.services.change.lookups import APPROVE, IMPLEMENT, detail_of, duty, next_hint, refuse_state, signed
 from oaops.services.change.request import content_hash, content_manifest, resolve_hosts
 from oaops.services.change.steps import Confirm, Pipeline, PipelineReport, Refused
 from oaops.services.context import Context
@@ -96,6 +97,9 @@ def run(
                     "submit it again for a new approval (oaops change cancel, then a new request), or undo the edit",
                 ),
             )
+    glass = None
+    if break_glass:  # the one who breaks the glass signs for it (R18)
+        glass = signed(ctx, d, Kind.CHANGE_BREAK_GLASS, "break_glass", d.approval_hash, d.row.hosts, reason)
     pipeline = Pipeline(ctx, d, 0, break_glass, progress, clock, say)
     try:
         pipeline.window_check(Step.BASELINE)
@@ -117,7 +121,8 @@ def run(
     try:
         with ctx.db.transaction() as session:
             pipeline.attempt = store.attempts(session, d.row.id) + 1
-            if break_glass:
+            if glass is not None:
+                decide.record(session, ctx, glass)
                 store.note(
                     session,
                     d.row.id,
@@ -128,6 +133,8 @@ def run(
                     break_glass=True,
                     review_required=True,
                 )
+        if glass is not None:
+            decide.checkpoint(ctx)
         return _pipeline(pipeline, state, yes, confirm, reason)
     finally:
         store.release(ctx.db, d.row.id, ctx.actor.login)

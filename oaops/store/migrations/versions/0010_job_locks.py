@@ -1,7 +1,7 @@
 """locks of jobs that must not run twice: one row per thing held (issue 15)
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-07 06:00:00
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from oaops.store.models import UTCDateTime
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
