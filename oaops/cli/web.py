@@ -38,6 +38,13 @@ def command(click_ctx: click.Context, host: str, port: int, now: str | None) -> 
     from oaops.web.app import create_app
 
     cfg = config.load()
+    me = config.os_login()
+    if not cfg.trusts(me):  # it writes sign-ins and decisions for the signed-in users, not as itself (R7)
+        raise InputError(
+            f"{cfg.path}: settings.service_account",
+            f"the console runs as {me!r}, which may not write records for its signed-in users",
+            f"set settings.service_account: {me} in oaops.yml, or run it as that account (docs/web.md)",
+        )
     clock = utcnow
     if now:  # the demo year ends last month: its "today" is a day of it, and the clock still runs
         offset = parse_now(now, cfg.settings.timezone) - utcnow()

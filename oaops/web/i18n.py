@@ -124,6 +124,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "problem": ("问题", "Problem"),
     "end_state": ("月末状态", "State at month end"),
     "journal_head": ("日志链最新条目", "Latest journal entry"),
+    "checkpoint": ("最新签名检查点（站点密钥）", "Latest checkpoint (signed by the site key)"),
     "signed_in_as": ("当前用户", "Signed in as"),
     "scope_units": ("单位范围", "Units"),
     "reports_scoped": (

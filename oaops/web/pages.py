@@ -15,7 +15,7 @@ from starlette.responses import Response
 from oaops.errors import InputError, PermissionDenied
 from oaops.reports import render as report_render
 from oaops.rules.time import local_date
-from oaops.services import backup, change, fault, problem, records, report, review
+from oaops.services import backup, change, decide, fault, problem, records, report, review
 from oaops.services import scope as scope_service
 from oaops.web.console import Page
 
@@ -86,6 +86,7 @@ def dashboard(p: Page) -> Response:
         review_month=last_month,
         review=review.status(p.ctx, last_month, p.console.clock()),
         journal_head=records.journal_head(p.ctx) if p.scope.all else None,
+        checkpoint=decide.latest_checkpoint(p.ctx) if p.scope.all else "",  # signed by the site key (R3.3)
     )
 
 

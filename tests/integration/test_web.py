@@ -5,8 +5,13 @@ and nothing written."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 import re
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +19,12 @@ import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
-from oaops.services import change
+from oaops import checkpoints, signing
+from oaops.rules.decision import canonical, digest_of
+from oaops.services import change, decide, trail
+from oaops.store import decisions as store_decisions
 from oaops.store.db import open_database
+from oaops.store.decisions import DecisionRow
 from oaops.store.models import Journal
 from oaops.web import auth
 from oaops.web.app import create_app
@@ -54,6 +63,15 @@ def journal_count(site: ConsoleSite) -> int:
     try:
         with db.transaction() as s:
             return int(s.scalar(select(func.count()).select_from(Journal)) or 0)
+    finally:
+        db.dispose()
+
+
+def decisions_of(site: ConsoleSite, change_id: str) -> list[DecisionRow]:
+    db = open_database(site.config().settings.db_url)
+    try:
+        with db.transaction() as s:
+            return store_decisions.of_record(s, "change", change_id)
     finally:
         db.dispose()
 
@@ -228,8 +246,7 @@ def test_deciding_twice_is_a_conflict_and_a_technician_may_not_decide_R18(app: T
     r = app.post(f"/changes/{cid}/decide", data={"csrf": token, "decision": "approve"})
     assert r.status_code == 409 and "批准" not in r.text.split("<main>")[1][:40]
     assert journal_count(site) == before
-    via = [a for a in journal_actions(site, "change") if a[1] == "via-console"]
-    assert via == [("admin.zhao", "via-console")]
+    assert [(d.kind, d.decider) for d in decisions_of(site, cid)] == [("change-approve", "admin.zhao")]
 
 
 def test_a_decision_notification_links_to_the_console_R13() -> None:
@@ -263,3 +280,54 @@ def test_a_unit_admin_sees_only_their_hosts_in_a_run_R10(app: TestClient, site: 
     page = app.get(f"/runs/{run_id}").text
     shown = {h for h in units if f"<td>{h}</td>" in page}
     assert shown and {units[h] for h in shown} == {"branch_a"}
+
+
+def test_a_console_approval_is_signed_by_the_site_key_for_the_user_and_journal_verify_accepts_it_R7_R8_R18(
+    app: TestClient, site: ConsoleSite
+) -> None:
+    """The console's decision is the CLI's signed decision (the same statement, the change's content
+    hash), signed by the site key on behalf of the signed-in user, recording that user, the TOTP
+    sign-in, the session digest and the source address; `oaops journal verify` exits 0."""
+    cid = site.changes["branch_b"]
+    assert sign_in(app, site, "manager.chen") == 303
+    token = _csrf(app.get(f"/changes/{cid}").text)
+    r = app.post(f"/changes/{cid}/decide", data={"csrf": token, "decision": "approve", "comment": "ok"})
+    assert r.status_code == 200, r.text
+    (d,) = decisions_of(site, cid)
+    statement = json.loads(d.statement)
+    shown = change.show(site.ctx("manager.chen"), cid)
+    assert shown.row.state == "approved" and statement["decider"] == "manager.chen"
+    assert statement["subject"]["content_hash"] == shown.approval_hash  # the CLI's subject (R18)
+    via = statement["via"]
+    assert (via["channel"], via["login"], via["totp"], via["source"]) == ("console", "manager.chen", True, "testclient")
+    assert re.fullmatch(r"[0-9a-f]{12,64}", via["session"]), via
+    site_key = signing.public_of(site.config().settings.site_key)
+    assert d.fingerprint == site_key.fingerprint
+    assert decide.status(d).endswith("✓") and "in the console" in decide.status(d)
+    cp = checkpoints.read(site.config().settings.checkpoints)[-1]  # made after the decision
+    assert cp.label() in app.get("/").text  # the dashboard shows the latest checkpoint
+    done = subprocess.run(
+        [sys.executable, "-m", "oaops", "journal", "verify"],
+        env={**os.environ, **site.env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    # the same statement without the TOTP flag, or signed by another key, is refused by verify
+    assert "TOTP" in trail.check_decisions([_restated(d, site, totp=False)], site_key)[1]
+    assert "not signed by the site key" in trail.check_decisions([d], _other_key(site))[1]
+
+
+def _restated(d: DecisionRow, site: ConsoleSite, totp: bool) -> DecisionRow:
+    document = json.loads(d.statement)
+    document["via"]["totp"] = totp
+    text = canonical(document)
+    settings = site.config().settings
+    key = signing.public_of(settings.site_key)
+    armor = signing.sign(text, d.namespace, key, str(settings.site_key), d.decider)
+    return dataclasses.replace(d, statement=text, digest=digest_of(text), signature=armor)
+
+
+def _other_key(site: ConsoleSite) -> signing.PublicKey:
+    return signing.generate(site.dir / "other-key" / "id_ed25519", "not the site key")

@@ -7,6 +7,7 @@ and the review are kept in the test's folder (OAOPS_SCREENSHOTS=DIR keeps them t
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -16,8 +17,8 @@ from typing import Any
 import pytest
 
 from oaops.services import audit, change, review
+from oaops.store import decisions as store_decisions
 from oaops.store.db import open_database
-from oaops.store.models import Journal
 from tests.fixtures.browser import CHROMIUM
 from tests.fixtures.console import PASSWORD, ConsoleServer, make_site
 
@@ -106,10 +107,11 @@ def test_a_manager_signs_in_with_totp_and_approves_a_change_R18(browser: Any, se
     db = open_database(server.site.config().settings.db_url)
     try:
         with db.transaction() as s:
-            via = [j.data for j in s.query(Journal).filter(Journal.record_id == cid, Journal.action == "via-console")]
+            (decision,) = store_decisions.of_record(s, "change", cid)  # signed by the site key for the user
     finally:
         db.dispose()
-    assert via and via[0]["totp"] is True and via[0]["login"] == "manager.chen" and via[0]["source"] == "127.0.0.1"
+    via = json.loads(decision.statement)["via"]
+    assert via["totp"] is True and via["login"] == "manager.chen" and via["source"] == "127.0.0.1"
 
 
 def test_a_group_admin_approves_a_waiver_and_downloads_the_monthly_pdf_R9_R6(
