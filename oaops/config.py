@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from oaops import schemas, yamlsafe
-from oaops.config_estate import Retention, VaultId, records_folder, retention, vault_ids
+from oaops.config_estate import WEB_BASE_URL_ENV, Retention, VaultId, WebSettings, records_folder, retention, vault_ids
 from oaops.errors import InputError
 from oaops.rules import change as change_rules
 from oaops.rules import fault as fault_rules
@@ -88,6 +88,7 @@ class Settings:
     service_account: str = ""
     vault_ids: tuple[VaultId, ...] = ()  # flags first, then oaops.yml; Ansible's own config is added at use
     retention: Retention = field(default_factory=Retention)
+    web: WebSettings = field(default_factory=WebSettings)
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,8 @@ def resolve_settings(
                 merged[key] = kind(env[var])
             except ValueError:
                 raise InputError(var, f"{env[var]!r} is not a valid {kind.__name__}", "fix the variable") from None
+    if env.get(WEB_BASE_URL_ENV):
+        merged["web"] = {**dict(merged.get("web") or {}), "base_url": env[WEB_BASE_URL_ENV]}
     merged.update({k: v for k, v in flags.items() if v is not None})
     forks = merged["forks"]
     if not isinstance(forks, int) or not 1 <= forks <= MAX_FORKS:
@@ -231,6 +234,7 @@ def resolve_settings(
         service_account=str(merged["service_account"] or ""),
         vault_ids=vault_ids(file_settings, flags, root, source),
         retention=retention(file_settings.get("retention") or {}, source),
+        web=WebSettings(**dict(merged.get("web") or {})),
     )
 
 

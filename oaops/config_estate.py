@@ -1,5 +1,6 @@
-"""Settings for reaching a real estate, beside config.py (kept under 600 lines): ansible-vault
-ids and retention tiers. Both are parsed here and decided in config.resolve_settings."""
+"""Settings beside config.py (kept under 600 lines): for reaching a real estate, ansible-vault ids
+and retention tiers; and the web console's `settings.web`. Parsed here, decided in
+config.resolve_settings."""
 
 from __future__ import annotations
 
@@ -91,3 +92,18 @@ def records_folder(db_url: str) -> str:
         backend, name, ident = "db", "records", db_url
     digest = hashlib.sha256(ident.encode()).hexdigest()[:8]
     return f"{backend}-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)[:40]}-{digest}"
+
+
+# the web console's address; nested under settings.web, so read by resolve_settings rather than its ENV table
+WEB_BASE_URL_ENV = "OAOPS_WEB_BASE_URL"
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """`settings.web`: the console's address (links in notifications), sessions, lockout."""
+
+    base_url: str = ""
+    session_minutes: int = 480
+    idle_minutes: int = 30
+    max_failures: int = 5
+    lockout_minutes: int = 15

@@ -20,6 +20,8 @@ COMMANDS = (
     "init", "health", "backup", "audit", "change", "fault", "problem", "notify", "key",
     # records
     "log", "review", "report", "demo", "runs", "schedule", "journal", "db", "prune",
+    # the web console
+    "web",
 )  # fmt: skip
 
 # What `oaops --help` lists, without importing the groups (and SQLAlchemy with them): each group's
@@ -49,6 +51,7 @@ SUMMARY: dict[str, str] = {
     "db": "The records database (SQLite by default, PostgreSQL by OAOPS_DB_URL).",
     "prune": "Remove what is past its retention: run folders (artifacts_days), task results (events_days), runs "
     "with their checks (records_days).",
+    "web": "Serve the web console (管理控制台): dashboard, approvals, audits, reports, the monthly review.",
 }
 
 

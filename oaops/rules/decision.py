@@ -65,9 +65,10 @@ class Statement:
     decider: str
     at: datetime
     subject: dict[str, Any]
+    via: dict[str, Any] | None = None  # how a console decision was made (console_via); None on the CLI
 
     def document(self) -> dict[str, Any]:
-        return {
+        doc = {
             "v": 1,
             "kind": self.kind.value,
             "record": f"{RECORD_KIND[self.kind]}:{self.record_id}",
@@ -75,6 +76,7 @@ class Statement:
             "at": self.at.isoformat(timespec="seconds"),
             "subject": self.subject,
         }
+        return doc if self.via is None else {**doc, "via": self.via}
 
     def text(self) -> str:
         return canonical(self.document())
@@ -106,4 +108,29 @@ def statement_from(document: dict[str, Any]) -> Statement:
     kind = Kind(document["kind"])
     record = str(document["record"]).split(":", 1)[1]
     at = datetime.fromisoformat(document["at"])
-    return Statement(kind, record, str(document["decider"]), at, document["subject"])
+    via = document.get("via")
+    return Statement(kind, record, str(document["decider"]), at, document["subject"], via)
+
+
+# A decision made in the web console: the decider has no private key on the server, so the site key
+# signs on their behalf a statement that also says how they were known (R7, R8): signed in with a
+# password and a TOTP code, which session (a digest of its id) and from which address.
+CONSOLE = "console"
+
+
+def console_via(login: str, totp: bool, session: str, source: str) -> dict[str, Any]:
+    return {"channel": CONSOLE, "login": login, "totp": totp, "session": session, "source": source}
+
+
+def console_problem(document: dict[str, Any]) -> str:
+    """ "" when a statement's `via` is a complete console record for its decider, else what is wrong."""
+    via = document.get("via")
+    if not isinstance(via, dict) or via.get("channel") != CONSOLE:
+        return "it does not say it was made in the console"
+    if via.get("login") != document.get("decider"):
+        return "its console session is another user's"
+    if via.get("totp") is not True:
+        return "its decider did not sign in with a TOTP code"
+    if not via.get("session") or not via.get("source"):
+        return "it names no console session or source address"
+    return ""

@@ -76,6 +76,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # R13: retrying and testing notifications is an operations task.
     "notify.retry": frozenset({Role.TECHNICIAN, Role.GROUP_ADMIN, Role.SYSTEM_MANAGER}),
     "notify.test": frozenset({Role.TECHNICIAN, Role.GROUP_ADMIN, Role.SYSTEM_MANAGER}),
+    # R8, R9: the group admin sets the web console's passwords and TOTP secrets (each user their own too).
+    "web.users": frozenset({Role.GROUP_ADMIN}),
 }
 
 UNIT_SCOPED = frozenset({Role.UNIT_ADMIN})
@@ -123,6 +125,7 @@ ACTION_WORDS = {
     "problem.verify": "verify a problem",
     "notify.retry": "retry notifications",
     "notify.test": "send test notifications",
+    "web.users": "set another user's web console password or TOTP",
 }
 
 
@@ -132,3 +135,12 @@ def describe(action: str) -> str:
 
 def who_may(action: str) -> str:
     return ", ".join(sorted(r.value for r in PERMISSIONS[action]))
+
+
+# R8 + MLPS 2.0 level 3 (two authentication techniques for administrators): a role that holds any
+# of these decisions signs in to the web console with a password AND a TOTP code.
+DECISIONS = ("change.approve", "audit.approve", "review.sign", "problem.classify", "problem.verify", "backup.restore")
+
+
+def decides(roles: frozenset[Role]) -> bool:
+    return any(allowed(roles, action) for action in DECISIONS)

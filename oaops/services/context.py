@@ -37,6 +37,7 @@ class Context:
     recovered: list[Recovered] = field(default_factory=list)
     os_login: str = ""  # the OS real user (R7); `actor` is who it acts as
     key: str | None = None  # the private key file a decision is signed with; None: ssh-agent
+    via: dict[str, Any] | None = None  # the web console's sign-in (rules.decision.console_via): the site key signs
 
     def __post_init__(self) -> None:
         vault.use(self.config.settings.vault_ids)  # every inventory read and run of this site decrypts

@@ -14,7 +14,7 @@ from typing import Any
 
 from oaops import checkpoints, signing
 from oaops.errors import InputError, PermissionDenied
-from oaops.rules.decision import RECORD_KIND, Kind, Statement
+from oaops.rules.decision import RECORD_KIND, Kind, Statement, console_problem
 from oaops.rules.roles import Role
 from oaops.rules.time import month_bounds, utcnow, zone
 from oaops.services.context import Context
@@ -54,6 +54,8 @@ def sign(
 ) -> Signed:
     """The acting user signs `subject`; refused (exit 2, nothing written) without their own valid key.
     Inside a transaction, pass its `session` (a second one would wait for the first's write lock)."""
+    if ctx.via is not None:  # the web console: the site key signs on the signed-in decider's behalf
+        return _console_signature(ctx, Statement(kind, record_id, ctx.actor.login, at or utcnow(), subject, ctx.via))
     login = ctx.actor.login
     key = registered_key(ctx, login)
     if session is None:
@@ -68,6 +70,23 @@ def sign(
     # A key's first decision also registers it, signed by the key itself (the decider holds it).
     reg = _signature(ctx, Statement(Kind.KEY_REGISTER, login, login, at, key_subject(login, key, "oaops.yml")), key)
     return Signed(signed.statement, signed.text, key, signed.signature, reg)
+
+
+def _console_signature(ctx: Context, statement: Statement) -> Signed:
+    """The same statement as on the CLI plus how the decider was known (`via`), signed by the site
+    key, whose private half only the console's service account and root read (R7, R8)."""
+    problem = console_problem(statement.document())
+    if problem:
+        raise InputError(
+            f"user {statement.decider!r}",
+            f"this console decision cannot be signed: {problem}",
+            "sign in to the console again with your password and TOTP code",
+        )
+    settings = ctx.config.settings
+    public = checkpoints.site_key(settings, create=True)
+    text = statement.text()
+    armor = signing.sign(text, statement.kind.namespace, public, str(settings.site_key), statement.decider)
+    return Signed(statement, text, public, armor)
 
 
 def _usable(session: Tx, ctx: Context, login: str, key: signing.PublicKey) -> bool:
@@ -166,6 +185,8 @@ def status(d: DecisionRow) -> str:
     key = signing.parse_key(d.key, f"decision {d.id}")
     ok = signing.verify(d.statement, d.namespace, d.decider, key, d.signature)
     mark = "✓" if ok else "✗ SIGNATURE DOES NOT VERIFY"
+    if json.loads(d.statement).get("via"):
+        return f"{d.kind}: signed by {d.decider} in the console (site key {key.label}) {mark}"
     return f"{d.kind}: signed by {d.decider} ({key.label}) {mark}"
 
 
@@ -227,3 +248,10 @@ def month_checkpoint(ctx: Context, month: str) -> str:
         return ""
     inside = [cp for cp in checkpoints.read(ctx.config.settings.checkpoints) if bounds[0] <= cp.at < bounds[1]]
     return inside[-1].label() if inside else ""
+
+
+def latest_checkpoint(ctx: Context) -> str:
+    """The newest checkpoint of the journal, as `journal verify` names it ("" when there is none)."""
+    ctx.require("read.records")
+    cps = checkpoints.read(ctx.config.settings.checkpoints)
+    return cps[-1].label() if cps else ""

@@ -174,12 +174,12 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "zh": (
             "【变更待审批】{change_id} {title}",
             "变更 {change_id}（{change_class}，风险 {risk}）：{title}\n申请人：{requester}\n变更窗口：{window}\n"
-            "状态：{state}\n请审批：oaops change approve {change_id}",
+            "状态：{state}\n请审批：oaops change approve {change_id}\n{link}",
         ),
         "en": (
             "[Change awaiting approval] {change_id} {title}",
             "Change {change_id} ({change_class}, risk {risk}): {title}\nRequested by {requester}\nWindow: {window}\n"
-            "State: {state}\nApprove with: oaops change approve {change_id}",
+            "State: {state}\nApprove with: oaops change approve {change_id}\n{link}",
         ),
     },
     "change.finished": {
@@ -206,12 +206,13 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     "problem.resolved": {
         "zh": (
             "【问题待验证】{ref} {title}",
-            "问题 {ref}（{title}）的负责人 {owner} 认为已解决：{resolution}\n请另一位集团系统管理员验证（R16）。",
+            "问题 {ref}（{title}）的负责人 {owner} 认为已解决：{resolution}\n"
+            "请另一位集团系统管理员验证（R16）。\n{link}",
         ),
         "en": (
             "[Problem to verify] {ref} {title}",
             "The owner {owner} believes problem {ref} ({title}) is solved: {resolution}\n"
-            "Another group admin must verify it (R16).",
+            "Another group admin must verify it (R16).\n{link}",
         ),
     },
     "problem.closed": {
@@ -341,6 +342,18 @@ def emit(ctx: Context, event: str, *, audiences: tuple[str, ...] = (), **fields:
         print(f"oaops: warning: notification {event!r} not recorded: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
+# where a record's page is in the web console (oaops/web): a decision asked by mail is one click away
+RECORD_PAGES = {"change": "changes/{id}", "fault": "faults/{id}", "problem": "problems/{id}", "waiver": "audits"}
+
+
+def record_link(base_url: str, kind: str | None, record_id: Any) -> str:
+    """The console page of a record, or "" without `settings.web.base_url` or for a kind without one."""
+    page = RECORD_PAGES.get(kind or "")
+    if not base_url or page is None or record_id is None:
+        return ""
+    return f"{base_url.rstrip('/')}/{page.format(id=record_id)}"
+
+
 def deliver(ctx: Context, event: str, *, audiences: tuple[str, ...] = (), **fields: Any) -> Emitted:
     """What `emit` does, returning the records (fault steps keep their ids); may raise."""
     cfg = ctx.config.notifications
@@ -349,6 +362,9 @@ def deliver(ctx: Context, event: str, *, audiences: tuple[str, ...] = (), **fiel
     if record_kind is None and fields.get("change_id") is not None:  # services.change's calls
         record_kind, record_id = "change", fields["change_id"]
     chosen = audiences_for(event, tuple(audiences), cfg.events)
+    link = record_link(ctx.config.settings.web.base_url, record_kind, record_id)
+    if link:
+        fields.setdefault("link", link)
     fields.setdefault("actor", ctx.actor.login)
     fields.setdefault("at", local_time(ctx, utcnow()))
     unconfigured: list[str] = []

@@ -212,23 +212,33 @@ def read_findings(path: Path) -> str:
         raise InputError(
             f"--findings {path}", f"cannot be read ({exc.strerror})", "check the path and its permissions"
         ) from None
+    return check_findings(text, f"--findings {path}")
+
+
+def check_findings(text: str, where: str = "findings") -> str:
     text = scrub_text(text.strip())  # R11: no secrets in records
     if not text:
-        raise InputError(f"--findings {path}", "is empty", "write the findings (or 'no findings') into it")
+        raise InputError(where, "is empty", "write the findings (or 'no findings') into it")
     if len(text) > FINDINGS_MAX:
-        raise InputError(f"--findings {path}", f"has {len(text)} characters (at most {FINDINGS_MAX})", "shorten it")
+        raise InputError(where, f"has {len(text)} characters (at most {FINDINGS_MAX})", "shorten it")
     return text
 
 
 def sign(ctx: Context, month: str, findings_file: Path, now: datetime | None = None) -> ReviewView:
     """R5: the system manager signs the month off; one review per month, journaled with its digests."""
     ctx.require(ACTION_SIGN)
+    return sign_text(ctx, month, read_findings(findings_file), now)
+
+
+def sign_text(ctx: Context, month: str, findings_text: str, now: datetime | None = None) -> ReviewView:
+    """`sign` with the findings as text (the web console's form) rather than a file."""
+    ctx.require(ACTION_SIGN)
     now = now or utcnow()
     tz = zone(ctx.config.settings.timezone)
     m = report_service.parse_month(month, tz, now)
     if m.end > now:
         raise InputError("--month", f"{m.text} is not over yet", "sign a month after its last day")
-    findings = read_findings(findings_file)
+    findings = check_findings(findings_text)
     book = backup_service.log(ctx, m.text, now)
     problems = problem_log(ctx, m.text)
     with ctx.db.transaction() as session:
@@ -270,6 +280,15 @@ def _signed_twice(month: str, reviewer: str, at: datetime, tz: tzinfo) -> InputE
         f"was already signed by {reviewer} on {at.astimezone(tz):%Y-%m-%d %H:%M}",
         f"a month is signed once; see `oaops review show --month {month}`",
     )
+
+
+def status(ctx: Context, month: str, now: datetime | None = None) -> ReviewView | None:
+    """The month's signed review, or None: the dashboard's "this month's review" without the digests."""
+    ctx.require(READ)
+    m = report_service.parse_month(month, zone(ctx.config.settings.timezone), now or utcnow())
+    with ctx.db.transaction() as session:
+        existing = reviews.by_month(session, m.text)
+        return _view(existing) if existing else None
 
 
 def monthly_report(ctx: Context, month: str, now: datetime | None = None) -> report_service.MonthlyReport:

@@ -19,7 +19,7 @@ from typing import Any
 
 from oaops import checkpoints, signing
 from oaops.errors import InputError
-from oaops.rules.decision import Kind, digest_of
+from oaops.rules.decision import Kind, console_problem, digest_of
 from oaops.services.context import Context
 from oaops.store import decisions as store_decisions
 from oaops.store import integrity, journal
@@ -68,9 +68,11 @@ def check_checkpoint(
     return ""
 
 
-def check_decisions(rows: Iterable[DecisionRow]) -> tuple[int, str]:
+def check_decisions(rows: Iterable[DecisionRow], site: signing.PublicKey | None = None) -> tuple[int, str]:
     """Every decision: the statement hashes to its digest, the signature verifies against the key it
-    names, and that key was registered for the decider (and not revoked) before the decision."""
+    names, and that key was registered for the decider (and not revoked) before the decision; or,
+    made in the web console, the key is the `site` key and the statement records the decider's
+    console session with TOTP."""
     registered: dict[str, set[str]] = {}
     revoked: dict[str, set[str]] = {}
     count = 0
@@ -98,6 +100,13 @@ def check_decisions(rows: Iterable[DecisionRow]) -> tuple[int, str]:
         if d.kind == Kind.KEY_REVOKE.value:
             login = str(document["subject"].get("login"))
             revoked.setdefault(login, set()).add(str(document["subject"].get("fingerprint")))
+            continue
+        if "via" in document:
+            if site is None or key.fingerprint != site.fingerprint:
+                return count, f"{what}: a console decision not signed by the site key ({key.label})"
+            problem = console_problem(document)
+            if problem:
+                return count, f"{what}: {problem}"
             continue
         if key.fingerprint in revoked.get(d.decider, set()):
             return count, f"{what}: signed with a key revoked before it ({key.label})"
@@ -132,7 +141,7 @@ def verify(ctx: Context) -> Trail:
     ctx.require("journal.verify")
     settings = ctx.config.settings
     cps = checkpoints.read(settings.checkpoints)
-    public = _public(settings.site_key) if cps else None
+    public = _public(settings.site_key) if cps or settings.site_key.is_file() else None
     with ctx.db.transaction() as session:
         chain = journal.verify(session)
         cp = cps[-1].label() if cps else ""
@@ -152,7 +161,7 @@ def verify(ctx: Context) -> Trail:
         other = next((d for d in rows if d.config_path and d.config_path != bound), None)
         if other is not None:
             problem = f"decision {other.id} was made under {other.config_path}, not the site's {bound}"
-    count, signed = check_decisions(rows) if not problem else (len(rows), "")
+    count, signed = check_decisions(rows, public) if not problem else (len(rows), "")
     return Trail(chain.entries, count, cp, problem or signed)
 
 
@@ -235,5 +244,5 @@ def verify_export(folder: Path) -> Trail:
             problem = f"decision {d.id} differs from its journal entry {e['seq']} (digest edited?)"
         elif e is None and d.journal_seq is not None and d.journal_seq >= first:
             problem = f"decision {d.id} has no journal entry in the export (entry {d.journal_seq})"
-    count, signed = check_decisions(rows) if not problem else (len(rows), "")
+    count, signed = check_decisions(rows, public) if not problem else (len(rows), "")
     return Trail(len(entries), count, cp, problem or signed)

@@ -187,6 +187,12 @@ def entries(session: Session, since: datetime | None = None, batch: int = 5000) 
         session.expunge_all()
 
 
+def head(session: Session) -> tuple[int, datetime, str] | None:
+    """The newest entry (seq, time, hash): what a checkpoint of the chain would sign."""
+    row = session.execute(select(Journal.seq, Journal.at, Journal.hash).order_by(Journal.seq.desc()).limit(1)).first()
+    return (int(row[0]), row[1], str(row[2])) if row else None
+
+
 def verify_rows(rows: list[dict[str, Any]]) -> str:
     """The chain of exported entries, from the first one's previous hash: "" or what is wrong."""
     if not rows:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -114,6 +114,7 @@ class TaskRow:
     action: str
     status: str
     msg: str
+    stderr: str = ""  # the (redacted) stderr of a failed command, for the console's run page
 
 
 @dataclass(frozen=True)
@@ -410,7 +411,7 @@ def detail(session: Session, run_id: int) -> RunDetail | None:
         for c in session.scalars(select(Check).where(Check.run_id == run_id).order_by(Check.id))
     ]
     failed = [
-        TaskRow(t.host, t.task, t.action, t.status, t.msg)
+        TaskRow(t.host, t.task, t.action, t.status, t.msg, _stderr(t.result))
         for t in session.scalars(
             select(TaskResult)
             .where(TaskResult.run_id == run_id, TaskResult.status.in_(("failed", "unreachable")))
@@ -471,6 +472,37 @@ def journal_gap(session: Session) -> str:
         if status != RunStatus.RUNNING.value and status not in have:
             return f"run {run_id} is {status} but the journal has no '{status}' entry (removed?)"
     return ""
+
+
+def run_hosts(session: Session, run_ids: Sequence[int]) -> dict[int, set[str]]:
+    """The hosts each run touched (its recap), so a unit-scoped reader sees only runs of their units (R10)."""
+    out: dict[int, set[str]] = {i: set() for i in run_ids}
+    if not run_ids:
+        return out
+    for run_id, host in session.execute(
+        select(HostResult.run_id, HostResult.host).where(HostResult.run_id.in_(list(run_ids)))
+    ):
+        out[run_id].add(host)
+    return out
+
+
+def check_statuses_since(session: Session, since: datetime) -> list[tuple[str, str, str, int]]:
+    """(host, layer, status, count) of the health checks recorded since `since`: the console's
+    health of today by layer and unit, counted in SQL."""
+    # through the runs of the last day and their checks (ix_checks_run_id): a range on checked_at
+    # alone makes the planner walk every health run's checks (250 000 in the demo year)
+    runs = select(Run.id).where(Run.kind == "health", Run.started_at >= since - timedelta(days=1))
+    q = (
+        select(Check.host, Check.layer, Check.status, func.count())
+        .where(Check.run_id.in_(runs), Check.checked_at >= since)
+        .group_by(Check.host, Check.layer, Check.status)
+    )
+    return [(h, layer, s, int(n)) for h, layer, s, n in session.execute(q)]
+
+
+def _stderr(result: Any) -> str:
+    value = result.get("stderr") if isinstance(result, dict) else None
+    return value[-4000:] if isinstance(value, str) else ""
 
 
 def run_stats(session: Session, run_id: int) -> dict[str, Any]:

@@ -165,6 +165,21 @@ def test_an_inherited_bad_time_zone_says_where_it_comes_from(tmp_path: Path) -> 
         config.load(env=env_for(tmp_path, OAOPS_TIMEZONE="Nowhere/Land"))
 
 
+def test_the_web_consoles_settings_read_and_checked(tmp_path: Path) -> None:
+    """settings.web (issue 17): the console's address for links in notifications (R13), sessions, lockout."""
+    text = config.starter("alice").replace(
+        "forks: 10", "forks: 10\n  web:\n    base_url: https://ops.example.com\n    idle_minutes: 20"
+    )
+    write(tmp_path, text)
+    web = config.load(env=env_for(tmp_path)).settings.web
+    assert (web.base_url, web.idle_minutes, web.max_failures) == ("https://ops.example.com", 20, 5)
+    env = env_for(tmp_path, OAOPS_WEB_BASE_URL="https://console.example.com")
+    assert config.load(env=env).settings.web.base_url == "https://console.example.com"
+    write(tmp_path, text.replace("https://ops.example.com", "ops.example.com"))
+    with pytest.raises(InputError, match=r"settings\.web\.base_url|base_url"):
+        config.load(env=env_for(tmp_path))
+
+
 def test_an_unknown_time_zone_is_refused_not_read_as_utc(tmp_path: Path) -> None:
     """Every day of the logs and reports (R5, R6) is the site's day: a typo must not shift them to UTC."""
     write(tmp_path, config.starter("li").replace("  timezone: Asia/Shanghai", "  timezone: Asia/Shanhai", 1))
