@@ -3,10 +3,12 @@ ansible-runner had already written to its artifacts is ingested (idempotently)."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,18 +39,36 @@ def pid_alive(pid: int) -> bool:
     return status != "Z" and (b"oaops" in cmdline or b"python" in cmdline or b"pytest" in cmdline)
 
 
-def stop_orphans(data_dir: Path) -> None:
-    """ansible-playbook, or a module it started in its own session, may outlive a killed oaops
-    or a canceled run; stop every process whose environment points into the run's folder."""
-    marker = (str(data_dir).rstrip("/") + "/").encode()
+def _using(marker: bytes) -> list[int]:
+    found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():
             continue
         try:
             if marker in (proc / "environ").read_bytes() or marker in (proc / "cmdline").read_bytes():
-                os.kill(int(proc.name), signal.SIGTERM)
+                found.append(int(proc.name))
         except (OSError, ValueError):
             continue
+    return found
+
+
+def stop_orphans(data_dir: Path, grace: float = 5.0) -> None:
+    """ansible-playbook, or a module it started in its own session, may outlive a killed oaops
+    or a canceled run; stop every process whose environment points into the run's folder, and
+    wait until they are gone (SIGKILL after `grace` seconds), so nothing keeps acting on a host
+    after its run was recorded as over."""
+    marker = (str(data_dir).rstrip("/") + "/").encode()
+    deadline = time.monotonic() + grace
+    sig = signal.SIGTERM
+    while pids := _using(marker):
+        if time.monotonic() > deadline:
+            if sig is signal.SIGKILL:
+                return  # unkillable (uninterruptible I/O): recorded as over all the same
+            sig, deadline = signal.SIGKILL, time.monotonic() + 2.0
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, sig)
+        time.sleep(0.1)
 
 
 def scrub_secrets(data_dir: Path) -> None:

@@ -427,7 +427,8 @@ def test_databases_are_dumped_counted_and_restore_verified_with_credentials_off_
     assert "--defaults-extra-file=" in text
     leftover = [line.split("=", 1)[1] for line in text.split() if line.startswith("--defaults-extra-file=")]
     assert leftover and not any(Path(p).exists() for p in leftover)  # removed afterwards
-    query = "SELECT datname FROM pg_database WHERE datname LIKE 'oaops_%'"
+    # (the suite's own databases, tests.fixtures.pg.PREFIX, are not the module's scratch ones)
+    query = "SELECT datname FROM pg_database WHERE datname LIKE 'oaops_%' AND datname NOT LIKE 'oaops\\_test\\_%'"
     scratch = subprocess.run(
         ["psql", "-h", "127.0.0.1", "-U", "postgres", "-Atc", query], capture_output=True, text=True, check=True
     ).stdout

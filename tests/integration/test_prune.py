@@ -22,8 +22,9 @@ from oaops.store.models import Check, Journal, Run, TaskResult
 from tests.integration.conftest import Site
 from tests.integration.test_health import environ
 
-GENERATED_AT = "2026-11-15T12:00:00+08:00"
-LATER = "2027-04-15T12:00:00+08:00"  # September's runs are past 180 days, the end of October's are not
+GENERATED_AT = "2025-11-15T12:00:00+08:00"
+# in the past of the real clock: a scheduler tick refuses a time ahead of it
+LATER = "2026-04-15T12:00:00+08:00"  # September's runs are past 180 days, the end of October's are not
 RETENTION = "  retention: {events_days: 30, artifacts_days: 10, records_days: 180}\n"
 
 
@@ -45,7 +46,7 @@ def demo(tmp_path: Path) -> Iterator[tuple[Site, Database]]:
     text = site.config.read_text().replace("  forks: 10\n", "  forks: 10\n" + RETENTION)
     site.config.write_text(text)
     db = open_database(site.db_url)
-    demo_year.generate(db, "2026-10", demo_year.SMALL, seed=3, now=datetime.fromisoformat(GENERATED_AT).astimezone(UTC))
+    demo_year.generate(db, "2025-10", demo_year.SMALL, seed=3, now=datetime.fromisoformat(GENERATED_AT).astimezone(UTC))
     yield site, db
     db.dispose()
 
@@ -92,7 +93,7 @@ def test_prune_removes_each_tier_keeps_what_open_records_refer_to_and_the_journa
         summaries = [j.data for j in session.scalars(select(Journal).where(Journal.record_kind == "retention"))]
     assert keep <= left, "what an open change, fault, problem or backup set refers to stays"
     assert len(left) < before_runs and count(db, Check) < checks and count(db, TaskResult) < tasks
-    assert oldest_left is not None and oldest_left >= datetime(2026, 10, 17, tzinfo=UTC)
+    assert oldest_left is not None and oldest_left >= datetime(2025, 10, 17, tzinfo=UTC)
     tiers = {s["tier"] for s in summaries}
     assert tiers == {"artifacts", "events", "records"}
     assert all(len(s.get("runs_sha256", s.get("folders_sha256", ""))) == 64 for s in summaries)
@@ -113,7 +114,7 @@ def test_the_prune_schedule_job_runs_and_records_its_counts_r3_1(demo: tuple[Sit
         site.config.read_text()
         + '  - name: nightly-prune\n    job: prune\n    cron: "0 3 * * *"\n    timezone: Asia/Shanghai\n'
     )
-    code, out, err = cli(site, ["schedule", "run-due", "--now", "2027-04-15T03:00:30"])
+    code, out, err = cli(site, ["schedule", "run-due", "--now", "2026-04-15T03:00:30"])
     assert code == 0, out + err
     code, out, err = cli(site, ["schedule", "list", "--json"])
     assert code == 0, err
