@@ -33,8 +33,9 @@ options:
     description:
       - "Per-threshold overrides, C({name: {warning: N, critical: N}}); missing names or keys keep
         their defaults."
-      - Names are C(load_per_cpu) (1-minute), C(load5_per_cpu), C(load15_per_cpu), C(memory_used_pct), C(swap_used_pct), C(disk_used_pct),
-        C(inode_used_pct), C(failed_units), C(zombies), C(peer_latency_ms), C(dns_ms),
+      - Names are C(load_per_cpu) (1-minute), C(load5_per_cpu), C(load15_per_cpu), C(memory_used_pct),
+        C(swap_used_pct), C(disk_used_pct), C(inode_used_pct), C(failed_units), C(zombies),
+        C(peer_latency_ms), C(dns_ms),
         C(db_connections_pct), C(db_replication_lag_s), C(cert_days_left), C(http_response_ms).
       - A higher value is worse for every name except C(cert_days_left), so warning must not be
         above critical (for C(cert_days_left), not below).
