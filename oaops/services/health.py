@@ -177,15 +177,7 @@ def notify_critical(ctx: Context, result: HealthReport) -> None:
     lines += [f"{h.host}: {h.status} {h.reason}" for h in result.hosts if h.status in ("failed", "unreachable")]
     if not lines:
         return
-    notify.emit(
-        ctx,
-        "health.critical",
-        record_kind="run",
-        record_id=result.run.id,
-        run=result.run.id,
-        count=len(lines),
-        items=notify.items(lines),
-    )
+    notify.run_notice(ctx, "health.critical", result.run.id, lines)
 
 
 # ---- the scheduled job "health" (R3.1; registered by name in services.registry) ----------------

@@ -517,6 +517,11 @@ def items(lines: Sequence[str], limit: int = 20) -> str:
     return "\n".join(shown)
 
 
+def run_notice(ctx: Context, event: str, run_id: int, lines: Sequence[str]) -> None:
+    """One message about a run's bad results (health criticals, failed backups or verifies)."""
+    emit(ctx, event, record_kind="run", record_id=run_id, run=run_id, count=len(lines), items=items(lines))
+
+
 def value_text(value: float | None, unit: str) -> str:
     """A measured value as people read it: 0 count, 93.5%, 1.6 per_cpu (and '-' when none)."""
     if value is None:

@@ -495,15 +495,7 @@ def _notify_failed(ctx: Context, report: BackupReport) -> None:
     lines += [f"{t.host}: {t.task}: {t.msg}"[:300] for t in report.failed_tasks]
     if not lines:
         lines = [f"run {report.run.id} {report.run.status}: no backup was recorded"]
-    notify.emit(
-        ctx,
-        "backup.failed",
-        record_kind="run",
-        record_id=report.run.id,
-        run=report.run.id,
-        count=len(lines),
-        items=notify.items(lines),
-    )
+    notify.run_notice(ctx, "backup.failed", report.run.id, lines)
 
 
 def _notify_verify_failed(ctx: Context, report: VerifyReport) -> None:
@@ -515,12 +507,4 @@ def _notify_verify_failed(ctx: Context, report: VerifyReport) -> None:
     lines += [f"{t.host}: {t.task}: {t.msg}"[:300] for t in report.failed_tasks]
     if not lines:
         lines = [f"run {report.run.id} {report.run.status}"]
-    notify.emit(
-        ctx,
-        "backup.verify_failed",
-        record_kind="run",
-        record_id=report.run.id,
-        run=report.run.id,
-        count=len(lines),
-        items=notify.items(lines),
-    )
+    notify.run_notice(ctx, "backup.verify_failed", report.run.id, lines)
