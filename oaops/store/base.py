@@ -30,3 +30,14 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+def set_columns(session: Any, model: type[Base], record_id: int, values: dict[str, Any], what: str) -> Any:
+    """Set writable columns of one record (never its id or ref) in the caller's transaction."""
+    record = session.get_one(model, record_id)
+    for key, value in values.items():
+        if key not in model.__table__.columns or key in ("id", "ref"):
+            raise ValueError(f"{what} has no writable column {key!r}")
+        setattr(record, key, value)
+    session.flush()
+    return record

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from oaops.store import journal
+from oaops.store.base import set_columns
 from oaops.store.db import advisory_lock
 from oaops.store.models import Fault, FaultStep, TaskResult
 
@@ -124,13 +125,7 @@ def create(session: Session, actor: str, at: datetime, **values: Any) -> FaultRo
 def update(session: Session, fault_id: int, **values: Any) -> FaultRow:
     """Set columns of one fault (state, level, timestamps, cause) in the caller's transaction; the
     step that explains the change is `add_step`'s."""
-    fault = session.get_one(Fault, fault_id)
-    for key, value in values.items():
-        if key not in Fault.__table__.columns or key in ("id", "ref"):
-            raise ValueError(f"fault has no writable column {key!r}")
-        setattr(fault, key, value)
-    session.flush()
-    return _row(fault)
+    return _row(set_columns(session, Fault, fault_id, values, "fault"))
 
 
 def add_step(

@@ -10,6 +10,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from oaops.store import journal
+from oaops.store.base import set_columns
 from oaops.store.faults import next_ref
 from oaops.store.models import Check, ControlResult, Problem, ProblemNote
 
@@ -115,13 +116,7 @@ def create(session: Session, actor: str, at: datetime, **values: Any) -> Problem
 def update(session: Session, problem_id: int, **values: Any) -> ProblemRow:
     """Set columns of one problem (state, R15 fields, timestamps) in the caller's transaction; the
     note that explains the change is `add_note`'s."""
-    p = session.get_one(Problem, problem_id)
-    for key, value in values.items():
-        if key not in Problem.__table__.columns or key in ("id", "ref"):
-            raise ValueError(f"problem has no writable column {key!r}")
-        setattr(p, key, value)
-    session.flush()
-    return view(p)
+    return view(set_columns(session, Problem, problem_id, values, "problem"))
 
 
 def add_note(
