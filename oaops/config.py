@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from oaops import config_estate as estate
 from oaops import schemas, yamlsafe
 from oaops.config_estate import WEB_BASE_URL_ENV, Retention, VaultId, WebSettings, records_folder, retention, vault_ids
 from oaops.errors import InputError
@@ -89,6 +90,7 @@ class Settings:
     vault_ids: tuple[VaultId, ...] = ()  # flags first, then oaops.yml; Ansible's own config is added at use
     retention: Retention = field(default_factory=Retention)
     web: WebSettings = field(default_factory=WebSettings)
+    paths: estate.SitePaths = field(default_factory=estate.SitePaths)  # settings.paths: request folders
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,7 @@ def resolve_settings(
         vault_ids=vault_ids(file_settings, flags, root, source),
         retention=retention(file_settings.get("retention") or {}, source),
         web=WebSettings(**dict(merged.get("web") or {})),
+        paths=estate.site_paths(file_settings.get("paths") or {}, root),
     )
 
 
@@ -291,8 +294,7 @@ def load_schedules(items: list[dict[str, Any]], settings: Settings, source: str)
 
         if name in out:
             raise bad("name", "is listed twice", "give each schedule its own name")
-        problem = schedule_rules.cron_problem(item["cron"])
-        if problem:
+        if problem := schedule_rules.cron_problem(item["cron"]):
             raise bad("cron", problem, "use five fields, e.g. '30 7 * * *' for 07:30 every day, or @daily")
         tz = item.get("timezone") or settings.timezone
         problem = schedule_rules.zone_problem(tz)
@@ -352,8 +354,7 @@ def load(
         )
     settings = resolve_settings(data.get("settings", {}), env, flags or {}, root, str(path))
     schedules = load_schedules(data.get("schedules") or [], settings, str(path))
-    problem = schedule_rules.zone_problem(settings.timezone)
-    if problem:  # an unknown zone must not quietly read as UTC: every report's day would shift (R5, R6)
+    if problem := schedule_rules.zone_problem(settings.timezone):  # never read as UTC: days would shift (R5, R6)
         raise InputError(f"{path}: settings.timezone", problem, "use an IANA zone name, e.g. Asia/Shanghai")
     return Config(
         root=root,

@@ -1,13 +1,14 @@
 """Settings beside config.py (kept under 600 lines): for reaching a real estate, ansible-vault ids
-and retention tiers; and the web console's `settings.web`. Parsed here, decided in
-config.resolve_settings."""
+and retention tiers; the web console's `settings.web`; `settings.paths`, the folders a request may
+name files in. Parsed here, decided in config.resolve_settings."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from oaops.errors import InputError
 
@@ -107,3 +108,87 @@ class WebSettings:
     idle_minutes: int = 30
     max_failures: int = 5
     lockout_minutes: int = 15
+
+
+# ---- the folders a person's file may name (R11, R17) ---------------------------------------------
+
+# oaops runs as root: a change request (or a schedule) names files by path, and each must stay in
+# the project's folder of its kind, or in a folder the site lists in settings.paths
+PROJECT_FOLDERS = {"inventories": "inventories", "playbooks": "playbooks", "tests": "changes/tests"}
+Kind = Literal["inventories", "playbooks", "tests"]
+
+
+@dataclass(frozen=True)
+class SitePaths:
+    """`settings.paths`: extra folders (resolved) besides the project's inventories/ and changes/tests/."""
+
+    inventories: tuple[Path, ...] = ()
+    tests: tuple[Path, ...] = ()
+
+    def of(self, kind: Kind) -> tuple[Path, ...]:
+        return self.inventories if kind == "inventories" else self.tests if kind == "tests" else ()
+
+
+def site_paths(data: Mapping[str, Any], root: Path) -> SitePaths:
+    def folders(key: str) -> tuple[Path, ...]:
+        return tuple((p if p.is_absolute() else root / p).resolve() for p in map(Path, data.get(key) or ()))
+
+    return SitePaths(folders("inventories"), folders("tests"))
+
+
+def place(
+    root: Path, kind: Kind, value: str, where: str, extra: Sequence[Path] = (), also: Sequence[Path] = ()
+) -> Path:
+    """The resolved path that `value` (relative to the project root) names, when it and everything
+    under it resolve, symlinks followed, inside the project's folder of `kind` or one of `extra`
+    (or is one of `also`, e.g. the site's own inventory); else an InputError naming `where`."""
+    folder = PROJECT_FOLDERS[kind]
+    allowed = [(root / folder).resolve(), *extra]
+    listed = f", or list its folder in oaops.yml settings.paths.{kind}" if kind != "playbooks" else ""
+    fix = f"put it under the project's {folder}/ and name it relative to the project root ({folder}/...){listed}"
+    name = Path(value)
+    if ".." in name.parts:
+        raise InputError(where, f"{value} climbs out of its folder with '..'", fix)
+    full = name if name.is_absolute() else root / name
+    try:
+        real = full.resolve()
+        if real in also:
+            return real
+        outside = _outside(real, allowed)
+    except (OSError, RuntimeError):  # a symlink loop
+        raise InputError(where, f"{value} cannot be resolved (a symlink loop?)", fix) from None
+    if outside is None:
+        return real
+    shown = " or ".join(str(a) for a in allowed)
+    if outside != real:
+        problem = f"{value} holds {outside}, a symlink that leads outside {shown}"
+    elif any(full.absolute().is_relative_to(a) for a in [root / folder, *extra]):
+        problem = f"{value} is a symlink to {real}, outside {shown}"
+    elif name.is_absolute():
+        problem = f"{value} is an absolute path outside {shown}"
+    else:
+        problem = f"{value} is outside {shown}"
+    raise InputError(where, problem, fix)
+
+
+def _outside(real: Path, allowed: Sequence[Path]) -> Path | None:
+    """`real` itself, or the first file or folder under it (or the group_vars/host_vars that
+    Ansible reads beside an inventory file) whose symlinks lead outside `allowed`; None when none."""
+
+    def inside(path: Path) -> bool:
+        return any(path.is_relative_to(a) for a in allowed)
+
+    if not inside(real):
+        return real
+    tops = [real] if real.is_dir() else [real.parent / "group_vars", real.parent / "host_vars"]
+    for top in tops:
+        if not top.exists() and not top.is_symlink():
+            continue
+        if not inside(top.resolve()):
+            return top
+        for base, dirs, files in os.walk(top):
+            for entry in [*dirs, *files]:
+                path = Path(base) / entry
+                if path.is_symlink() and not inside(path.resolve()):
+                    return path
+    return None

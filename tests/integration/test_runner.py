@@ -96,6 +96,35 @@ def test_no_secret_reaches_the_records_or_the_run_folder(recorded: tuple[Databas
     assert not (tmp / "runs" / str(outcome.run_id) / "env" / "extravars").exists()
 
 
+def test_extravars_reach_ansible_as_literal_text_never_templated(tmp_path: Path) -> None:
+    """R11, R17 (issue 15): a Jinja lookup in any string of the extra vars, value or key, nested in a
+    list of dicts too, runs nothing on the control node and reaches the host as that literal text;
+    what Ansible receives is not redacted (only the record is)."""
+    marker = tmp_path / "marker"
+    jinja = f"{{{{ lookup('pipe', 'touch {marker}') }}}}"
+    items = [{"name": "a", "value": jinja, "admin_password": SECRET, "n": 3}, "{% if true %}x{% endif %}"]
+    extravars = {"text": jinja, "items": items, "keyed": {jinja: "中文"}, "out": str(tmp_path / "received.json")}
+    db = open_database(f"sqlite:///{tmp_path}/records.db")
+    spec = runner.RunSpec(
+        kind="test",
+        playbook=str(PLAYBOOKS / "literal.yml"),
+        inventory=local_inventory(tmp_path / "hosts", ("web1",)),
+        extravars=extravars,
+        hosts=["web1"],
+    )
+    outcome = runner.start(db, ROOT, tmp_path / "runs", "alice", spec)
+    assert outcome.status is RunStatus.SUCCESSFUL
+    assert not marker.exists()
+    received = json.loads((tmp_path / "received.json").read_text(encoding="utf-8"))
+    assert received == {"text": jinja, "items": items, "keyed": {jinja: "中文"}}
+    with db.transaction() as s:
+        run = s.get_one(Run, outcome.run_id)
+        shown = s.scalar(select(TaskResult.msg).where(TaskResult.task == "Show the text"))
+    assert shown == jinja
+    assert run.extravars["items"][0]["admin_password"] == "********" and SECRET not in json.dumps(run.extravars)
+    assert not (outcome.data_dir / "env" / "extravars").exists()
+
+
 def test_unreachable_host_is_a_result_not_a_crash(tmp_path: Path) -> None:
     db = open_database(f"sqlite:///{tmp_path}/records.db")
     inv = tmp_path / "hosts"
