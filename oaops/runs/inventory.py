@@ -68,16 +68,28 @@ def _inputs(inventory: Path) -> list[Path] | None:
     base = inventory if inventory.is_dir() else inventory.parent
     varsdirs = [base / "group_vars", base / "host_vars"]
     files = sorted(p for p in inventory.rglob("*") if p.is_file()) if inventory.is_dir() else [inventory]
-    sources = [f for f in files if not any(d in f.parents for d in varsdirs)]
     for d in varsdirs:
         if d.is_dir() and not inventory.is_dir():
             files += sorted(p for p in d.rglob("*") if p.is_file())
-    for source in sources:
-        if os.access(source, os.X_OK) or _PLUGIN.search(source.read_bytes()):
-            return None
+    if runs_something(inventory) is not None:
+        return None
     if any(b"$ANSIBLE_VAULT" in f.read_bytes() for f in files):
         return None  # vaulted values are decrypted in memory only, never cached (R11)
     return files
+
+
+def runs_something(inventory: Path) -> Path | None:
+    """The first source of the inventory that Ansible would run rather than read: an executable
+    file (a dynamic inventory script) or an inventory plugin's config (it may ask anything)."""
+    base = inventory if inventory.is_dir() else inventory.parent
+    varsdirs = [base / "group_vars", base / "host_vars"]
+    files = sorted(p for p in inventory.rglob("*") if p.is_file()) if inventory.is_dir() else [inventory]
+    for source in files:
+        if any(d in source.parents for d in varsdirs):
+            continue
+        if os.access(source, os.X_OK) or _PLUGIN.search(source.read_bytes()):
+            return source
+    return None
 
 
 def _cache_file(root: Path, inventory: Path, limit: str | None, with_vars: bool) -> Path | None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from oaops import config as config_mod
 from oaops import signing
 from oaops.config import Config, User
+from oaops.config_estate import place
 from oaops.errors import PermissionDenied
 from oaops.rules import roles
 from oaops.runs import vault
@@ -70,12 +71,14 @@ class Context:
         return (inventory or self.config.settings.inventory).resolve()
 
     def schedule_inventory(self, args: Mapping[str, Any]) -> Path | None:
-        """The inventory a schedule's `args.inventory` names (relative to the project), or None."""
+        """The inventory a schedule's `args.inventory` names (relative to the project), or None;
+        like a change request's, it stays in inventories/ or a folder of settings.paths (R11)."""
         value = args.get("inventory")
         if not value:
             return None
-        path = Path(str(value)).expanduser()
-        return path if path.is_absolute() else self.root / path
+        settings, where = self.config.settings, f"{self.config.path}: schedules: args.inventory"
+        site = (settings.inventory.resolve(),)
+        return place(self.root, "inventories", str(value), where, settings.paths.inventories, site)
 
     def start(self, spec: runner.RunSpec, progress: ProgressFn | None = None) -> runner.RunOutcome:
         """The one door to start a run: records it under the acting user, in this site's runs folder."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from oaops.config import Config
+from oaops.config_estate import place
 from oaops.errors import InputError
 
 # ---- the jobs schedules may name (R3.1) -----------------------------------------------------------------------
@@ -147,6 +148,10 @@ def validate(cfg: Config) -> None:
                     f"schedule {s.name!r}: {value!r} is not {what}",
                     f"give {what}",
                 )
+        if isinstance(s.args.get("inventory"), str):  # R11: inside inventories/ or settings.paths
+            where = cfg.schedule_field(s, "args.inventory")
+            site = (cfg.settings.inventory.resolve(),)
+            place(cfg.root, "inventories", s.args["inventory"], where, cfg.settings.paths.inventories, site)
 
 
 # ---- reactions to a recorded health run ---------------------------------------------------------

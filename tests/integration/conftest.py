@@ -62,6 +62,15 @@ class Site:
             **extra,
         }
 
+    def list_folder(self, kind: str, folder: Path) -> None:
+        """List `folder` in oaops.yml settings.paths.<kind> (inventories, tests): a folder outside the
+        project whose files requests and schedules may name (R11, issue 15)."""
+        text = self.config.read_text(encoding="utf-8")
+        line = f"\n  paths: {{{kind}: [{folder}]}}\n"
+        if line not in text:
+            text = text.replace("\nsettings:\n", "\nsettings:" + line, 1)
+        self.config.write_text(text, encoding="utf-8")
+
     def add_user(self, login: str, roles: str, units: str = "[hq]", key: bool = True) -> None:
         text = self.config.read_text(encoding="utf-8")
         signing = f"    signing_key: {make_key(self.keys, login)[1]}\n" if key else ""

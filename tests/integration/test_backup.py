@@ -478,6 +478,7 @@ def test_a_scheduled_backup_can_verify_its_sets_in_the_same_run(site: Site, tmp_
     nightly: dict[str, Any] = {"name": "nightly", "job": "backup", "cron": "0 2 * * *"}
     nightly["args"] = {"inventory": str(inventory), "verify": True, "targets": ["docs"]}
     site.config.write_text(text + "\n" + yaml.safe_dump({"schedules": [nightly]}), encoding="utf-8")
+    site.list_folder("inventories", tmp_path)  # the test's inventory, outside the project (R11)
     code, out, err = cli(site, ["schedule", "run-due", "--json", "--now", "2026-11-28T02:00:30+08:00"])
     assert code == 0, err
     assert [o["state"] for o in json.loads(out)["outcomes"]] == ["succeeded"]

@@ -83,7 +83,7 @@ class ChangeSite:
             "reason": "the security audit asks for it",
             "risk": "low",
             "hosts": "oa1",
-            "inventory": str(self.inventory),
+            "inventory": str(self.inventory.relative_to(self.root)),  # a request names it in inventories/
             "playbook": "change_nginx.yml",
             "vars": {
                 "oa_change_nginx_dest": str(self.web.headers_path),
@@ -187,7 +187,8 @@ def cs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChangeSite]:
     site.add_user("boss", "[technician, system_manager]")
     site.add_user("ua", "[unit_admin]", "[br]")
     web = start_nginx(tmp / "nginx")
-    inventory = _write_inventory(tmp / "inventory.yml", tmp / "snapshots")
+    (root / "inventories").mkdir()
+    inventory = _write_inventory(root / "inventories" / "test.yml", tmp / "snapshots")
     # Ansible's display singleton patches sys.stdout when first imported; let that happen here (as the
     # CLI's first inventory read would), not under cli()'s StringIO, which has no .buffer: the warning
     # it prints would make a one-line refusal two lines when this module runs first.
@@ -584,13 +585,13 @@ def test_a_postgresql_change_backs_its_database_up_first_and_verifies_the_parame
             "oa_backup_targets": [{"name": "oa_db", "type": "postgresql", "databases": [database]}],
         }
         groups = {g: {"hosts": {"db1": None}} for g in ("os", "database", "unit_hq")}
-        inventory = cs.dir / "pg-inventory.yml"
+        inventory = cs.root / "inventories" / "pg-inventory.yml"
         inventory.write_text(yaml.safe_dump({"all": {"hosts": {"db1": host}, "children": groups}}), encoding="utf-8")
         path = cs.request(
             "pg-backup",
             type="configuration_parameter",
             hosts="db1",
-            inventory=str(inventory),
+            inventory="inventories/pg-inventory.yml",
             playbook="change_postgresql.yml",
             vars={"oa_change_postgresql_name": "log_min_duration_statement", "oa_change_postgresql_value": "3456"},
             snapshot={"backup": ["oa_db"]},
@@ -708,6 +709,13 @@ def _changes(cs: ChangeSite) -> int:
         ({"verify": {"tests": ["changes/tests/test_missing.py"]}}, ["verify.tests[0]", "does not exist"]),
         ({"vars": {"db_password": "hunter2"}}, ["vars.db_password", "secret", "R11"]),
         ({"class": "standard", "template": "nope"}, ["template", "not a standard change"]),
+        ({"inventory": "/etc/ansible/hosts"}, ["inventory", "absolute path outside", "inventories/"]),
+        ({"inventory": "inventories/../../inventory.yml"}, ["inventory", "'..'", "inventories/"]),
+        ({"verify": {"tests": ["/tmp/test_evil.py"]}}, ["verify.tests[0]", "outside", "changes/tests/"]),
+        ({"verify": {"rollback_tests": ["changes/tests/../../t/test_x.py"]}}, ["verify.rollback_tests[0]", "'..'"]),
+        ({"snapshot": {"files": ["/etc/../etc/shadow"]}}, ["snapshot.files[0]", "not a plain absolute path"]),
+        ({"verify": {"vars": {"url": "{{ lookup('pipe', 'id') }}"}}}, ["verify.vars.url", "Jinja", "literal"]),
+        ({"vars": {"users": [{"name": "a", "password": "hunter2"}]}}, ["vars.users[0].password", "redacted", "vault"]),
     ],
     ids=[
         "schema-enum",
@@ -720,6 +728,13 @@ def _changes(cs: ChangeSite) -> int:
         "missing-test",
         "secret-var",
         "unknown-template",
+        "inventory-absolute-outside",
+        "inventory-dotdot",
+        "test-outside",
+        "rollback-test-dotdot",
+        "snapshot-dotdot",
+        "verify-vars-template",
+        "secret-in-a-list-of-dicts",
     ],
 )
 def test_a_bad_request_is_refused_at_the_door(cs: ChangeSite, overrides: dict[str, Any], needles: list[str]) -> None:
@@ -1012,4 +1027,123 @@ def test_a_window_in_a_freeze_is_warned_at_submit_refused_at_approve_and_marked_
         assert approve["data"]["break_glass"] is True and "all-day freeze" in submit["data"]["freeze"]
     finally:
         cs.site.config.write_text(site_config, encoding="utf-8")
+    cs.ok("tech", "change", "cancel", cid)
+
+
+# ---- request data is data; what a request names stays in the project (issue 15, R11, R17) -------
+
+LITERAL_PLAYBOOK = """---
+- name: Write what the change was given
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Write the variables as JSON
+      ansible.builtin.copy:
+        content: "{{ {'text': oa_literal_text, 'items': oa_literal_items} | to_json }}"
+        dest: "{{ oa_literal_dest }}"
+        mode: "0600"
+"""
+
+DYNAMIC_INVENTORY = """#!/bin/sh
+touch {marker}
+echo '{{"_meta": {{"hostvars": {{}}}}, "all": {{"hosts": ["oa1"]}}}}'
+"""
+
+
+def test_a_jinja_lookup_in_a_request_reaches_the_host_as_text_and_runs_nothing(cs: ChangeSite, tmp_path: Path) -> None:
+    """R11, R17: a `lookup('pipe', ...)` in the vars, nested in a list of dicts too, goes through new,
+    submit, signed approval and run; it never runs on the control node, and the host gets it as text."""
+    marker = tmp_path / "marker"
+    jinja = f"{{{{ lookup('pipe', 'touch {marker}') }}}}"
+    dest = tmp_path / "received.json"
+    (cs.root / "playbooks" / "change_literal.yml").write_text(LITERAL_PLAYBOOK, encoding="utf-8")
+    items = [{"name": "a", "value": jinja}, {"name": "b", "nested": [jinja, {"deeper": jinja}]}]
+    path = cs.request(
+        "literal",
+        title=f"Literal {jinja}",
+        reason=f"because {jinja}",
+        playbook="change_literal.yml",
+        vars={"oa_literal_text": jinja, "oa_literal_items": items, "oa_literal_dest": str(dest)},
+        snapshot={"files": [str(dest)]},
+        verify={"health": False},
+    )
+    cid = cs.new("tech", path)
+    cs.ok("tech", "change", "submit", cid)
+    cs.ok("mgr", "change", "approve", cid)
+    code, out, err = cs.cli("tech", "change", "run", cid, "--yes", "--quiet")
+    assert code == 0, out + err
+    assert not marker.exists()
+    assert json.loads(dest.read_text(encoding="utf-8")) == {"text": jinja, "items": items}
+    d = cs.show(cid)
+    assert d["row"]["state"] == "succeeded" and d["row"]["title"] == f"Literal {jinja}"
+    assert steps_of(d)[-2:] == [("apply", "ok"), ("verify", "ok")]
+    assert not marker.exists()
+
+
+def _refused_at_new(cs: ChangeSite, path: Path, *needles: str) -> None:
+    before, runs = _changes(cs), cs.count_runs()
+    code, _out, err = cs.cli("tech", "change", "new", str(path))
+    assert code == 2, err
+    one_line_error(err, f"{path.name}: ", *needles)
+    _no_change_written(cs, before)
+    assert cs.count_runs() == runs
+
+
+def test_symlinks_out_of_the_project_and_inventory_scripts_are_refused_at_the_door(cs: ChangeSite) -> None:
+    """R11, R17: a request's inventory, playbook and tests resolve inside the project after symlinks,
+    and an executable inventory it names never runs before approval (it is refused)."""
+    outside = cs.dir / "outside"
+    outside.mkdir(exist_ok=True)
+    shutil.copy(cs.inventory, outside / "inventory.yml")
+    (outside / "evil.yml").write_text("- hosts: all\n  tasks: []\n", encoding="utf-8")
+    (outside / "test_evil.py").write_text("def test_x():\n    pass\n", encoding="utf-8")
+    inventories, marker = cs.root / "inventories", cs.dir / "inventory-ran"
+    links = {
+        inventories / "link.yml": outside / "inventory.yml",
+        cs.root / "playbooks" / "evil.yml": outside / "evil.yml",
+        cs.root / "changes" / "tests" / "test_link.py": outside / "test_evil.py",
+    }
+    (inventories / "folder").mkdir(exist_ok=True)
+    links[inventories / "folder" / "hosts.yml"] = outside / "inventory.yml"
+    script = inventories / "dynamic.sh"
+    script.write_text(DYNAMIC_INVENTORY.format(marker=marker), encoding="utf-8")
+    script.chmod(0o755)
+    try:
+        for link, target in links.items():
+            link.symlink_to(target)
+        _refused_at_new(cs, cs.request("link-inv", inventory="inventories/link.yml"), "inventory", "a symlink to")
+        _refused_at_new(cs, cs.request("folder-inv", inventory="inventories/folder"), "inventory", "hosts.yml")
+        _refused_at_new(cs, cs.request("link-pb", playbook="evil.yml"), "playbook", "a symlink to", "playbooks/")
+        _refused_at_new(
+            cs,
+            cs.request("link-test", verify={"health": False, "tests": ["changes/tests/test_link.py"]}),
+            "verify.tests[0]",
+            "a symlink to",
+        )
+        _refused_at_new(cs, cs.request("script-inv", inventory="inventories/dynamic.sh"), "inventory", "would run")
+        assert not marker.exists()  # the script never ran
+    finally:
+        for link in links:
+            link.unlink(missing_ok=True)
+        script.unlink()
+
+
+def test_an_inventory_swapped_for_a_script_after_approval_is_refused_before_it_runs(cs: ChangeSite) -> None:
+    """Nothing a request names runs unless approved as it is: the run checks the paths again first."""
+    later, marker = cs.root / "inventories" / "later.yml", cs.dir / "later-ran"
+    shutil.copy(cs.inventory, later)
+    cid = cs.new("tech", cs.request("swapped", inventory="inventories/later.yml"))
+    cs.ok("tech", "change", "submit", cid)
+    cs.ok("mgr", "change", "approve", cid)
+    later.write_text(DYNAMIC_INVENTORY.format(marker=marker), encoding="utf-8")
+    later.chmod(0o755)
+    runs = cs.count_runs()
+    try:
+        code, _out, err = cs.cli("tech", "change", "run", cid, "--yes")
+    finally:
+        later.unlink()
+    assert code == 2
+    one_line_error(err, f"change {cid}: inventory", "would run")
+    assert not marker.exists() and cs.count_runs() == runs
+    assert cs.show(cid)["events"][-1]["action"] == "refused"
     cs.ok("tech", "change", "cancel", cid)

@@ -54,6 +54,7 @@ def set_schedules(site: Site, schedules: list[dict[str, Any]]) -> None:
     text = site.config.read_text(encoding="utf-8").split("\n# Jobs oaops runs by itself")[0]
     text = text.split("\nschedules:\n")[0]  # a second call: oaops.yml refuses a duplicate key
     site.config.write_text(text + "\n" + yaml.safe_dump({"schedules": schedules}, sort_keys=False), encoding="utf-8")
+    site.list_folder("inventories", site.dir)  # the tests' inventories, outside the project (R11)
 
 
 def tick(capsys: pytest.CaptureFixture[str], now: str, *extra: str) -> tuple[int, dict[str, Any]]:

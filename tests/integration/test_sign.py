@@ -38,6 +38,7 @@ class SignSite:
         self.site.add_user("mgr", "[system_manager]")
         self.site.add_user("nokey", "[system_manager]", key=False)
         self.inventory = tmp / "inventory.yml"
+        self.site.list_folder("inventories", tmp)  # the request names it outside the project (R11)
         host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, "oa_health_layers": ["os"]}
         groups = {"unit_hq": {"hosts": {"oa1": None}}, "os": {"hosts": {"oa1": None}}}
         self.inventory.write_text(

@@ -18,7 +18,7 @@ from oaops.rules.time import utcnow
 from oaops.runs.ingest import ProgressFn
 from oaops.services import decide, notify
 from oaops.services.change.lookups import APPROVE, IMPLEMENT, detail_of, duty, next_hint, refuse_state, signed
-from oaops.services.change.request import content_hash, content_manifest, resolve_hosts
+from oaops.services.change.request import check_paths, content_hash, content_manifest, resolve_hosts
 from oaops.services.change.steps import Confirm, Pipeline, PipelineReport, Refused
 from oaops.services.context import Context
 from oaops.store import changes as store
@@ -85,6 +85,10 @@ def run(
     )
     if break_glass and not reason.strip():
         raise InputError("--break-glass", "needs --reason TEXT", "say why the change cannot wait (it is journaled)")
+    try:  # again, before the inventory is read: a path swapped for a symlink or a script since submit
+        check_paths(ctx, d.request, f"change {d.row.id}")
+    except InputError as exc:
+        raise _refusal(ctx, d, exc) from None
     if state is ChangeState.APPROVED:
         changed = _check_content(ctx, d)
         if changed:
@@ -304,6 +308,7 @@ def preview(ctx: Context, change_id: str, progress: ProgressFn | None = None) ->
             f"is {d.row.state}; a preview is for changes not yet run",
             f"see what ran: oaops change show {d.row.id}",
         )
+    check_paths(ctx, d.request, f"change {d.row.id}")  # a preview runs before approval: nothing named runs
     p = Pipeline(ctx, d, 0, False, progress, lambda: datetime.now(UTC), lambda _t: None)
     ok, diffs = p.preview()
     p.diffs = diffs
@@ -327,6 +332,7 @@ def rollback(
         raise InputError(
             f"change {d.row.id}", f"is {d.row.state}; only a succeeded or failed change is rolled back", next_hint(d)
         )
+    check_paths(ctx, d.request, f"change {d.row.id}")
     with ctx.db.transaction() as session:
         attempt = store.attempts(session, d.row.id)
     p = Pipeline(ctx, d, attempt, True, progress, lambda: datetime.now(UTC), say or (lambda _t: None))

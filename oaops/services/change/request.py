@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,13 +16,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from oaops import schemas, yamlsafe
+from oaops.config_estate import place
 from oaops.errors import InputError, PermissionDenied
 from oaops.rules import change as rules
 from oaops.rules import roles
 from oaops.rules.backup import targets_of
 from oaops.rules.change import ChangeClass, Window
 from oaops.runs import inventory as inv
-from oaops.runs.redact import is_secret_key
+from oaops.runs.redact import is_secret_key, redact
 from oaops.services.context import Context
 from oaops.store import journal
 
@@ -30,6 +32,7 @@ RESTORE_PLAYBOOK = "change_restore.yml"
 ROLE_TOKEN = re.compile(r"\b(oa_[a-z0-9_]+)\b")
 MODULE_TOKEN = re.compile(r"\b(oaops_[a-z0-9_]+)\b")
 RELATIVE = re.compile(r"^\+(\d+)([mhd])$")
+TEMPLATE = re.compile(r"\{\{|\{%|\{#")  # where Jinja would start templating
 
 
 # ---- the request file ------------------------------------------------------------------------
@@ -138,6 +141,7 @@ def check_request(ctx: Context, data: dict[str, Any], source: str, now: datetime
         "timezone": tz,
     }
 
+    named_inventory = check_paths(ctx, data, source)
     for name, playbook in (("playbook", data["playbook"]), ("rollback.playbook", data["rollback"].get("playbook"))):
         if playbook and not (root / "playbooks" / playbook).is_file():
             known = ", ".join(sorted(p.name for p in (root / "playbooks").glob("*.yml")))
@@ -160,6 +164,15 @@ def check_request(ctx: Context, data: dict[str, Any], source: str, now: datetime
             "looks like a secret, and requests are kept as records (R11)",
             "put secrets in the inventory (ansible-vault), not in the request",
         )
+    _stored_as_written(data, source)
+    for where, text in _strings((data.get("verify") or {}).get("vars") or {}, "verify.vars"):
+        # the tests hand these to testinfra's host.ansible(), whose ad-hoc arguments Ansible templates
+        if TEMPLATE.search(text):
+            raise InputError(
+                _field(source, where),
+                "holds a Jinja template ({{, {% or {#); what a test expects is compared as written, never templated",
+                "write the literal value the tests should find",
+            )
 
     change_class = ChangeClass(data["class"])
     template = data.get("template")
@@ -189,7 +202,7 @@ def check_request(ctx: Context, data: dict[str, Any], source: str, now: datetime
         raise InputError(_field(source, "template"), "only a standard change names a template", "remove it")
 
     # a request's own inventory is relative to the project root, like its playbook and tests
-    inventory = ctx.inventory(root / data["inventory"] if data.get("inventory") else None)
+    inventory = ctx.inventory(named_inventory)
     hosts = resolve_hosts(ctx, inventory, data["hosts"], source)
     known_targets = {t.name for h in hosts for t in targets_of(h.vars)}
     for i, target in enumerate((data.get("snapshot") or {}).get("backup") or []):
@@ -216,6 +229,78 @@ def check_request(ctx: Context, data: dict[str, Any], source: str, now: datetime
         Window(start, end, tz),
         [h.name for h in hosts],
     )
+
+
+def check_paths(ctx: Context, data: dict[str, Any], source: str) -> Path | None:
+    """R11, R17: every path a request names resolves, symlinks followed, inside the project's folder
+    of its kind (inventories/, playbooks/, changes/tests/, or a folder of oaops.yml settings.paths),
+    and nothing it names runs before approval: an inventory that Ansible would execute (a script,
+    a plugin's config) is refused, unless it is the site's own (settings.inventory). Checked at
+    `change new` and `submit`, and again right before a preview or a run. Returns the named inventory."""
+    root, paths = ctx.root, ctx.config.settings.paths
+    rollback = data.get("rollback") or {}
+    for name, playbook in (("playbook", data.get("playbook")), ("rollback.playbook", rollback.get("playbook"))):
+        if playbook:
+            place(root, "playbooks", f"playbooks/{playbook}", _field(source, name))
+    verify = data.get("verify") or {}
+    for key in ("tests", "rollback_tests"):
+        for i, test in enumerate(verify.get(key) or []):
+            place(root, "tests", str(test), _field(source, f"verify.{key}[{i}]"), paths.tests)
+    for i, file in enumerate((data.get("snapshot") or {}).get("files") or []):
+        if posixpath.normpath(file) != file or file.startswith("//"):
+            raise InputError(
+                _field(source, f"snapshot.files[{i}]"),
+                f"{file} is not a plain absolute path (no '..', '.', '//' or trailing '/'): a rollback writes it back",
+                f"write it as {posixpath.normpath(file)}" if ".." not in file.split("/") else "name the file itself",
+            )
+    if not data.get("inventory"):
+        return None
+    where = _field(source, "inventory")
+    site = ctx.config.settings.inventory.resolve()
+    inventory = place(root, "inventories", str(data["inventory"]), where, paths.inventories, also=(site,))
+    script = inv.runs_something(inventory) if inventory != site and inventory.exists() else None
+    if script is not None:
+        raise InputError(
+            where,
+            f"{data['inventory']} would run {script} (an executable or an inventory plugin's config), and "
+            "nothing a request names runs before it is approved",
+            "name a static inventory (INI or YAML, not executable), or use the site's own settings.inventory",
+        )
+    return inventory
+
+
+def _strings(value: Any, path: str) -> list[tuple[str, str]]:
+    """Every string in a JSON-like value with where it is (vars.a[0].b), keys included."""
+    if isinstance(value, dict):
+        out = [(f"{path}.{k}", str(k)) for k in value]
+        return out + [s for k, v in value.items() for s in _strings(v, f"{path}.{k}")]
+    if isinstance(value, list | tuple):
+        return [s for i, v in enumerate(value) for s in _strings(v, f"{path}[{i}]")]
+    return [(path, value)] if isinstance(value, str) else []
+
+
+def _first_difference(a: Any, b: Any, path: str) -> str | None:
+    """Where the redacted copy `b` differs from `a` (keys compared as the text JSON stores)."""
+    if isinstance(a, dict) and isinstance(b, dict) and [str(k) for k in a] == list(b):
+        return next((d for k in a if (d := _first_difference(a[k], b[str(k)], f"{path}.{k}"))), None)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple) and len(a) == len(b):
+        pairs = enumerate(zip(a, b, strict=True))
+        return next((d for i, (x, y) in pairs if (d := _first_difference(x, y, f"{path}[{i}]"))), None)
+    return None if a == b else path
+
+
+def _stored_as_written(data: dict[str, Any], source: str) -> None:
+    """The change runs what its record stores and its approval binds: a value the redactor would
+    change (a secret-named key in a list of dicts, a password in a URL, a huge text) is refused,
+    so redaction never alters what Ansible receives (R11)."""
+    for key in ("vars", "rollback", "verify", "snapshot"):
+        if key in data and (where := _first_difference(data[key], redact(data[key]), key)):
+            raise InputError(
+                _field(source, where),
+                "would be stored redacted (it looks like a secret, or is too long, R11), so what runs "
+                "would differ from what is approved",
+                "put secrets in the inventory (ansible-vault) and refer to them by name; keep texts under 64 KiB",
+            )
 
 
 def _secret_keys(value: Any, prefix: str = "") -> list[str]:
