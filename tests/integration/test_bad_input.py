@@ -11,8 +11,10 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from oaops.cli.main import main
 from tests.integration.conftest import Site
@@ -28,6 +30,42 @@ REFS = {
     "problem": ["PRB-9999-0001", "PRB-2026-99999999999999999999", "../x", "{{ x }}"],
 }
 FILES = ["missing.yml", "latin1.yml", "folder", "cyclic.yml", "dupkeys.yml", "bomb.yml", "huge.yml", "list.yml"]
+# change requests that name a path out of the project, or hold what must never be templated or
+# stored altered (R11, R17): each one is otherwise a good request
+REQUESTS: dict[str, dict[str, Any]] = {
+    "inventory-absolute.yml": {"inventory": "{bad}/inventory.yml"},
+    "inventory-dotdot.yml": {"inventory": "inventories/../../etc/ansible/hosts"},
+    "inventory-outside.yml": {"inventory": "playbooks"},
+    "test-absolute.yml": {"verify": {"tests": ["{bad}/test_evil.py"]}},
+    "test-dotdot.yml": {"verify": {"tests": ["changes/tests/../../tests/unit/test_rules.py"]}},
+    "test-outside.yml": {"verify": {"rollback_tests": ["tests/unit/test_rules.py"]}},
+    "snapshot-dotdot.yml": {"snapshot": {"files": ["/etc/../etc/shadow"]}},
+    "snapshot-dot.yml": {"snapshot": {"files": ["/etc/./nginx//nginx.conf"]}},
+    "verify-vars-jinja.yml": {"verify": {"vars": {"url": "{{ lookup('pipe', 'id') }}"}}},
+    "verify-vars-jinja-key.yml": {"verify": {"vars": {"{% for x in y %}": "x"}}},
+    "secret-in-list.yml": {"vars": {"users": [{"name": "a", "password": "hunter2"}]}},
+    "url-credentials.yml": {"vars": {"oa_url": "https://admin:hunter2@oa.example/"}},
+}
+
+
+def request_text(folder: Path, **overrides: Any) -> str:
+    data: dict[str, Any] = {
+        "version": 1,
+        "title": "A change",
+        "type": "security_policy",
+        "class": "normal",
+        "reason": "the audit asks for it",
+        "risk": "low",
+        "hosts": "localhost",
+        "playbook": "change_nginx.yml",
+        "vars": {"oa_change_nginx_dest": "/tmp/oaops-bad-input/headers.conf"},
+        "plan": {"implementation": "render", "test": "testinfra", "rollback": "snapshot"},
+        "rollback": {"method": "restore"},
+        "verify": {"health": False, "tests": ["changes/tests/test_nginx_params.py"]},
+        "window": {"start": "now", "end": "+2h"},
+        **overrides,
+    }
+    return yaml.safe_dump(data).replace("{bad}", str(folder))
 
 
 def bad_files(folder: Path) -> None:
@@ -40,6 +78,8 @@ def bad_files(folder: Path) -> None:
     (folder / "bomb.yml").write_text("\n".join(["l0: &l0 [x, x, x, x, x, x, x, x, x]", *levels]))
     (folder / "huge.yml").write_text("title: '" + "x" * (2 * 1024 * 1024) + "'\n")
     (folder / "list.yml").write_text("- just\n- a list\n")
+    for name, overrides in REQUESTS.items():
+        (folder / name).write_text(request_text(folder, **overrides), encoding="utf-8")
 
 
 def cases() -> Iterator[tuple[str, list[str], dict[str, str]]]:
@@ -77,7 +117,7 @@ def cases() -> Iterator[tuple[str, list[str], dict[str, str]]]:
     for ref in REFS["change"]:
         for verb in ("approve", "reject", "submit", "cancel", "run"):
             yield f"change {verb} {ref}", ["change", verb, ref], {}
-    for name in FILES:
+    for name in [*FILES, *REQUESTS]:
         yield f"change new {name}", ["change", "new", f"{{bad}}/{name}"], {}
     for v in ["no_such_group", "[/]", "unit_nowhere", "!all"]:
         yield f"health --limit {v}", ["health", "--limit", v], {}

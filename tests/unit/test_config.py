@@ -185,3 +185,47 @@ def test_an_unknown_time_zone_is_refused_not_read_as_utc(tmp_path: Path) -> None
     write(tmp_path, config.starter("li").replace("  timezone: Asia/Shanghai", "  timezone: Asia/Shanhai", 1))
     with pytest.raises(InputError, match=r"settings.timezone: 'Asia/Shanhai' is not a known time zone"):
         config.load(env=env_for(tmp_path, OAOPS_USER="li"))
+
+
+# ---- settings.paths: the folders a request may name files in (R11, R17, issue 15) ----------------
+
+
+def test_settings_paths_lists_more_folders_and_a_named_path_must_stay_inside(tmp_path: Path) -> None:
+    from oaops.config_estate import place
+
+    site_inv = tmp_path / "site-inventories"
+    (site_inv / "prod").mkdir(parents=True)
+    (tmp_path / "inventories" / "hq").mkdir(parents=True)
+    write(
+        tmp_path,
+        config.starter("alice").replace("\nsettings:\n", f"\nsettings:\n  paths: {{inventories: [{site_inv}]}}\n"),
+    )
+    cfg = config.load(env=env_for(tmp_path))
+    assert cfg.settings.paths.inventories == (site_inv.resolve(),) and cfg.settings.paths.tests == ()
+    extra = cfg.settings.paths.inventories
+    assert place(tmp_path, "inventories", "inventories/hq", "w", extra) == (tmp_path / "inventories" / "hq").resolve()
+    assert place(tmp_path, "inventories", str(site_inv / "prod"), "w", extra) == (site_inv / "prod").resolve()
+    elsewhere = tmp_path / "elsewhere.yml"
+    assert place(tmp_path, "inventories", str(elsewhere), "w", also=(elsewhere.resolve(),)) == elsewhere.resolve()
+    with pytest.raises(InputError, match="absolute path outside") as exc:
+        place(tmp_path, "inventories", str(elsewhere), "request.yml: inventory")
+    assert exc.value.where == "request.yml: inventory" and "settings.paths.inventories" in exc.value.fix
+
+
+def test_a_symlink_anywhere_under_a_named_path_that_leads_out_is_refused(tmp_path: Path) -> None:
+    from oaops.config_estate import place
+
+    inventories = tmp_path / "inventories"
+    (inventories / "hq" / "group_vars").mkdir(parents=True)
+    (tmp_path / "secret.yml").write_text("x: 1\n", encoding="utf-8")
+    (inventories / "hq" / "group_vars" / "all.yml").symlink_to(tmp_path / "secret.yml")
+    with pytest.raises(InputError, match=r"all\.yml, a symlink that leads outside"):
+        place(tmp_path, "inventories", "inventories/hq", "w")
+    # an inventory file: Ansible reads the group_vars beside it, so they count too
+    (inventories / "hosts.yml").write_text("all: {}\n", encoding="utf-8")
+    (inventories / "group_vars").symlink_to(inventories / "hq" / "group_vars")
+    with pytest.raises(InputError, match="a symlink that leads outside"):
+        place(tmp_path, "inventories", "inventories/hosts.yml", "w")
+    (inventories / "loop.yml").symlink_to(inventories / "loop.yml")
+    with pytest.raises(InputError, match="cannot be resolved"):
+        place(tmp_path, "inventories", "inventories/loop.yml", "w")
