@@ -149,9 +149,11 @@ def validate(cfg: Config) -> None:
                     f"give {what}",
                 )
         if isinstance(s.args.get("inventory"), str):  # R11: inside inventories/ or settings.paths
-            where = cfg.schedule_field(s, "args.inventory")
-            site = (cfg.settings.inventory.resolve(),)
-            place(cfg.root, "inventories", s.args["inventory"], where, cfg.settings.paths.inventories, site)
+            where, site = cfg.schedule_field(s, "args.inventory"), (cfg.settings.inventory.resolve(),)
+            try:
+                place(cfg.root, "inventories", s.args["inventory"], where, cfg.settings.paths.inventories, site)
+            except InputError as exc:
+                raise InputError(where, f"schedule {s.name!r}: {exc.problem}", exc.fix) from None
 
 
 # ---- reactions to a recorded health run ---------------------------------------------------------

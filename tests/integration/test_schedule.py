@@ -95,6 +95,9 @@ def runs(url: str) -> list[Run]:
         ({"max_runtime": "a while"}, "schedules[0].max_runtime", "not a duration"),
         ({"args": {"inventroy": "x"}}, "schedules[0].args.inventroy", "takes no argument 'inventroy'"),
         ({"args": {"forks": "ten"}}, "schedules[0].args.forks", "'ten' is not an integer"),
+        # issue 15: a schedule's inventory stays in the project's inventories/ (or settings.paths)
+        ({"args": {"inventory": "/etc/ansible/hosts"}}, "schedules[0].args.inventory", "absolute path outside"),
+        ({"args": {"inventory": "inventories/../../x.yml"}}, "schedules[0].args.inventory", "'..'"),
     ],
 )
 def test_a_bad_schedule_is_exit_2_naming_the_schedule_and_field(
