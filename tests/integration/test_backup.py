@@ -251,6 +251,19 @@ def test_restore_is_the_group_admins_and_refuses_to_overwrite_without_force(bk: 
     db.dispose()
 
 
+def test_a_restore_target_holding_a_jinja_lookup_is_a_folder_name_runs_nothing(bk: BackupSite, tmp_path: Path) -> None:
+    """R11 (issue 15): what a person types reaches Ansible as text: a `--to` holding a Jinja lookup
+    names a folder with those very characters, and the lookup never runs on the control node."""
+    marker = tmp_path / "marker"
+    folder = tmp_path / ("docs-{{ lookup('pipe', 'touch " + str(marker) + "') }}")
+    docs = bk.by_target()["docs"]
+    args = ["backup", "restore", str(docs["id"]), "--to", str(folder), "--quiet", "-i", str(bk.inventory)]
+    code, _, err = cli(bk.site, args)
+    assert code == 0, err
+    assert not marker.exists()
+    assert len(list(folder.rglob("*.pdf"))) == 10
+
+
 def _databases(kind: str) -> set[str]:
     if kind == "postgresql":
         argv = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-XAtc", "SELECT datname FROM pg_database"]

@@ -1128,17 +1128,28 @@ def test_symlinks_out_of_the_project_and_inventory_scripts_are_refused_at_the_do
         script.unlink()
 
 
-def test_an_inventory_swapped_for_a_script_after_approval_is_refused_before_it_runs(cs: ChangeSite) -> None:
-    """Nothing a request names runs unless approved as it is: the run checks the paths again first."""
+def test_an_inventory_swapped_for_a_script_after_submit_is_refused_before_it_runs(cs: ChangeSite) -> None:
+    """Nothing a request names runs before approval: approve and run check the paths again first."""
     later, marker = cs.root / "inventories" / "later.yml", cs.dir / "later-ran"
     shutil.copy(cs.inventory, later)
     cid = cs.new("tech", cs.request("swapped", inventory="inventories/later.yml"))
     cs.ok("tech", "change", "submit", cid)
-    cs.ok("mgr", "change", "approve", cid)
-    later.write_text(DYNAMIC_INVENTORY.format(marker=marker), encoding="utf-8")
-    later.chmod(0o755)
+
+    def swap() -> None:
+        later.write_text(DYNAMIC_INVENTORY.format(marker=marker), encoding="utf-8")
+        later.chmod(0o755)
+
     runs = cs.count_runs()
     try:
+        swap()
+        code, _out, err = cs.cli("mgr", "change", "approve", cid)
+        assert code == 2
+        one_line_error(err, f"change {cid}: inventory", "would run")
+        assert cs.show(cid)["row"]["state"] == "submitted"
+        shutil.copy(cs.inventory, later)
+        later.chmod(0o644)
+        cs.ok("mgr", "change", "approve", cid)
+        swap()
         code, _out, err = cs.cli("tech", "change", "run", cid, "--yes")
     finally:
         later.unlink()

@@ -32,6 +32,7 @@ from oaops.services.change.lookups import (
 )
 from oaops.services.change.request import (
     Request,
+    check_paths,
     check_request,
     content_hash,
     content_manifest,
@@ -166,6 +167,7 @@ def approve(ctx: Context, change_id: str, comment: str = "", break_glass: bool =
     window = Window(d.row.window_start, d.row.window_end, d.row.window_tz)
     if problem := rules.approve_freeze_problem(window, ctx.config.changes.freezes, break_glass, comment):
         raise InputError(f"change {d.row.id}", problem, "revise the window, or --break-glass --comment WHY (journaled)")
+    check_paths(ctx, d.request, f"change {d.row.id}")  # R11: the inventory is still no script before it is read
     hosts = [h.name for h in resolve_hosts(ctx, Path(d.inventory), d.row.limit, f"change {d.row.id}")]
     manifest = content_manifest(ctx.root, d.request, hosts)
     digest = content_hash(manifest)
