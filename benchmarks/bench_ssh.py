@@ -154,9 +154,15 @@ def run_once(name: str, cmd: list[str], env: dict[str, str], tmp: Path, daemons:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         reaper = _ZombieReaper(keep | {proc.pid})
         reaper.start()
-        proc.wait()
-        reaper.done.set()
-        reaper.join()
+        try:
+            proc.wait()
+        except BaseException:
+            proc.terminate()
+            proc.wait()
+            raise
+        finally:
+            reaper.done.set()
+            reaper.join()
     wall = time.perf_counter() - start
     masters = _stop_orphans(keep)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -212,6 +218,28 @@ def profile(inv: Path, forks: int, env: dict[str, str], out: Path) -> None:
                 totals[label] = max(totals[label], ct)
     for label, seconds in totals.items():
         print(f"  {label}: {seconds:.2f} s cumulative")
+    buckets: dict[str, float] = {}
+    for (file, _line, func), (_cc, _nc, tt, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        buckets[_bucket(file, func)] = buckets.get(_bucket(file, func), 0.0) + tt
+    total = sum(buckets.values())
+    print(f"  own time by package (of {total:.1f} s under the profiler):")
+    for name, seconds in sorted(buckets.items(), key=lambda kv: -kv[1])[:10]:
+        print(f"    {name}: {seconds:.2f} s ({seconds / total:.0%})")
+
+
+def _bucket(file: str, func: str) -> str:
+    if file == "~":
+        waits = ("poll", "select", "sleep", "waitpid", "acquire", "read")
+        return "waiting (poll, read, sleep)" if any(w in func for w in waits) else "builtins"
+    for key in ("sqlalchemy", "ansible_runner", "pexpect", "ptyprocess", "json", "yaml", "jinja2", "click", "rich"):
+        if f"/{key}/" in file:
+            return key
+    for key in ("oaops/runs", "oaops/store", "oaops"):
+        if f"/{key}/" in file:
+            return key
+    if "/ansible/" in file:
+        return "ansible (in-process)"
+    return "other"
 
 
 def main() -> int:
@@ -222,8 +250,15 @@ def main() -> int:
     parser.add_argument("--variants", nargs="+", default=["plain", "oaops", "mitogen"])
     parser.add_argument("--profile", type=Path, help="only one cProfile'd oaops run per size and forks")
     parser.add_argument("--json", type=Path, help="append every run's figures here (JSON lines)")
+    parser.add_argument("--timeout", type=int, default=60, help="ANSIBLE_TIMEOUT (connect), every variant")
+    parser.add_argument(
+        "--quick-warmup",
+        action="store_true",
+        help="warm up on one host only (creates the records DB; the inventory cache then warms in round 1)",
+    )
     args = parser.parse_args()
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the daemons and the run on the way out
     # ControlPersist masters outlive ansible-playbook: adopt them so they can be reaped and counted.
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     strategy = mitogen_strategy_dir()
@@ -239,6 +274,9 @@ def main() -> int:
             **os.environ,
             "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
             "ANSIBLE_HOST_KEY_CHECKING": "False",
+            # 10 s (the default) is too short to start mitogen's bootstrap on 20+ hosts at once on a
+            # loaded 2-core machine ("Connection timed out"); every variant gets the same timeout.
+            "ANSIBLE_TIMEOUT": str(args.timeout),
             "ANSIBLE_SSH_ARGS": SSH_ARGS,
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         }
@@ -270,7 +308,8 @@ def main() -> int:
                         ),
                     }
                     # warm-up: the records DB, the inventory cache, the OS page cache
-                    run_once("warmup", cmds["oaops"][0], env, tmp, daemons)
+                    warm = cmds["oaops"][0] + (["--limit", "h001"] if args.quick_warmup else [])
+                    run_once("warmup", warm, env, tmp, daemons)
                     rows: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
                     for i in range(args.repeat):
                         order = variants[i % len(variants) :] + variants[: i % len(variants)]
