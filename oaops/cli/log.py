@@ -45,6 +45,12 @@ def render(log: DailyLog) -> None:
         for r in log.health_runs
     )
     out.print(f"健康检查 health runs: {runs or '[bold red]none (无健康检查)[/bold red]'}")
+    for h in log.not_reached:
+        # why a host was not checked, ahead of any check the records derive for it (backup age)
+        out.print(
+            f"  {status_text(h.status)} {h.host} ({h.runs} runs, last run {h.last_run}"
+            f" {when(h.last_at, tz)[11:16]}): {h.reason}"
+        )
     if log.layers:
         table = Table(title="worst result per layer (各层最差结果)", title_justify="left")
         for col in ("layer 层", "worst 最差", "checks 检查项", "hosts 主机", "hosts critical 严重主机"):

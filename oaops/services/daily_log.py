@@ -80,6 +80,8 @@ class DailyLog:
     notes: list[NoteView]
     # run id -> the worst check result of that health run: the run's own status only says Ansible finished
     health_results: dict[int, str] = field(default_factory=dict)
+    # hosts the day's health runs could not check, and why (not a check derived from the records)
+    not_reached: list[q_health.HostNotReached] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -142,6 +144,7 @@ def assemble(session: Tx, day: date, tz: tzinfo, tz_name: str) -> DailyLog:
         audits=q_audits.audits_in(session, start, end),
         notes=log_notes.notes_between(session, day, day),
         health_results={run: _worst(statuses) for run, statuses in results.items()},
+        not_reached=q_health.hosts_not_reached(session, start, end),
     )
 
 

@@ -117,6 +117,8 @@ class HealthRunSection:
     runs: int  # health runs recorded (any trigger)
     days_without: list[date]
     per_day: list[tuple[date, dict[str, int]]]  # checks per day by status
+    # hosts a health run could not check, with why (R3.1): no check of theirs says it
+    not_reached: list[q_health.HostNotReached] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -337,6 +339,7 @@ def _health(session: Tx, m: Month, tz: tzinfo, now: datetime) -> HealthRunSectio
         runs=sum(runs.values()),
         days_without=[d for d in m.days if d <= today and not runs.get(d)],
         per_day=[(d, checks[d]) for d in m.days if d in checks],
+        not_reached=q_health.hosts_not_reached(session, m.start, m.end),
     )
 
 

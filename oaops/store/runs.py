@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from oaops.rules.runs import Outcome, RunStatus, may_move, outcome
@@ -200,56 +200,63 @@ def save_batch(session: Session, run_id: int, tasks: Sequence[TaskRecord]) -> in
         if t.uuid not in seen:
             seen.add(t.uuid)
             fresh.append(t)
-    rows = [
-        TaskResult(
-            run_id=run_id,
-            uuid=t.uuid,
-            counter=t.counter,
-            host=t.host,
-            play=t.play[:512],
-            task=t.task[:512],
-            action=t.action[:255],
-            status=t.status,
-            changed=t.changed,
-            msg=t.msg,
-            result=t.result,
-            started_at=t.started_at,
-            duration_s=t.duration_s,
+    if not fresh:
+        return 0
+    # Bulk INSERTs (one executemany each, ids back through RETURNING) instead of an ORM object
+    # per row: the unit of work was most of the recorder's own CPU (docs/performance.md).
+    ids = list(
+        session.scalars(
+            insert(TaskResult).returning(TaskResult.id, sort_by_parameter_order=True),
+            [
+                {
+                    "run_id": run_id,
+                    "uuid": t.uuid,
+                    "counter": t.counter,
+                    "host": t.host,
+                    "play": t.play[:512],
+                    "task": t.task[:512],
+                    "action": t.action[:255],
+                    "status": t.status,
+                    "changed": t.changed,
+                    "msg": t.msg,
+                    "result": t.result,
+                    "started_at": t.started_at,
+                    "duration_s": t.duration_s,
+                }
+                for t in fresh
+            ],
         )
-        for t in fresh
-    ]
-    session.add_all(rows)
-    session.flush()
+    )
     now = utcnow()
     checks = [
-        Check(
-            run_id=run_id,
-            task_result_id=row.id,
-            host=t.host,
-            layer=c.layer,
-            name=c.name,
-            target=c.target[:255],
-            value=c.value,
-            unit=c.unit,
-            warning=c.warning,
-            critical=c.critical,
-            status=c.status,
-            detail=c.detail,
-            checked_at=t.started_at or now,
-        )
-        for row, t in zip(rows, fresh, strict=True)
+        {
+            "run_id": run_id,
+            "task_result_id": task_result_id,
+            "host": t.host,
+            "layer": c.layer,
+            "name": c.name,
+            "target": c.target[:255],
+            "value": c.value,
+            "unit": c.unit,
+            "warning": c.warning,
+            "critical": c.critical,
+            "status": c.status,
+            "detail": c.detail,
+            "checked_at": t.started_at or now,
+        }
+        for task_result_id, t in zip(ids, fresh, strict=True)
         for c in t.checks
     ]
-    session.add_all(checks)
-    for row, t in zip(rows, fresh, strict=True):
+    if checks:
+        session.execute(insert(Check), checks)
+    for task_result_id, t in zip(ids, fresh, strict=True):
         if t.backup is not None:
-            store_backups.apply(session, run_id, row.id, t.host, t.backup)
-    if fresh:
-        run = session.get_one(Run, run_id)
-        run.events_ingested = (run.events_ingested or 0) + len(fresh)
-        if run.status != RunStatus.RUNNING.value and checks:
-            session.flush()
-            set_outcome(session, run)  # checks derived from the records after the run (backup age)
+            store_backups.apply(session, run_id, task_result_id, t.host, t.backup)
+    run = session.get_one(Run, run_id)
+    run.events_ingested = (run.events_ingested or 0) + len(fresh)
+    if run.status != RunStatus.RUNNING.value and checks:
+        session.flush()
+        set_outcome(session, run)  # checks derived from the records after the run (backup age)
     return len(fresh)
 
 

@@ -8,10 +8,14 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from oaops import config
 from oaops.cli.main import main
 from oaops.rules.runs import Outcome, RunStatus, outcome
 from tests.fixtures.sshd import SshdHosts
@@ -90,7 +94,58 @@ def test_unreachable_and_failed_hosts_say_why_in_every_view_r3_1(
     why = {h["host"]: h["reason"] for h in shown["hosts"]}
     assert down.address in why[down.name] and "/bin/sh" in why[wrong_python.name] and why[good.name] == ""
     code, out, _ = invoke(["runs", "show", str(run_id)], capsys)
-    assert "outcome failed" in out and "unreachable: Task failed" in " ".join(out.split())
+    shown_text = " ".join(out.split())
+    assert "outcome failed" in out and "unreachable: Task failed" in shown_text
+    assert "module_stderr: /bin/sh" in shown_text  # the failed module's own last lines
+
+    _reports_say_why(shown, (down.address, down.name, wrong_python.name, good.name), site.login, capsys)
+
+
+def _reports_say_why(
+    shown: dict[str, Any], hosts: tuple[str, str, str, str], login: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The daily management log, the monthly report (md, html, json) and the console's run page
+    name the unreachable host with ssh's reason, not a check the records derive for it (R3.1, R6)."""
+    address, down, failed, good = hosts
+    cfg = config.load()
+    day = datetime.fromisoformat(shown["run"]["started_at"]).astimezone(ZoneInfo(cfg.settings.timezone)).date()
+    code, out, err = invoke(["log", "daily", "--date", str(day), "--json"], capsys)
+    assert code == 0, err
+    why = {h["host"]: h for h in json.loads(out)["not_reached"]}
+    assert why[down]["status"] == "unreachable" and address in why[down]["reason"]
+    assert why[failed]["status"] == "failed" and "module_stderr: /bin/sh" in why[failed]["reason"]
+    assert good not in why
+    code, out, _ = invoke(["log", "daily", "--date", str(day)], capsys)
+    line = next(x for x in out.splitlines() if down in x and "unreachable" in x)
+    assert address in line and f"last run {shown['run']['id']}" in line
+
+    month = f"{day:%Y-%m}"
+    code, out, err = invoke(["report", "monthly", "--month", month, "--format", "json"], capsys)
+    assert code == 0, err
+    rows = {h["host"]: h for h in json.loads(out)["health"]["not_reached"]}
+    assert address in rows[down]["reason"] and rows[down]["runs"] == 2  # the table run and the JSON run
+    for fmt, lang in (("md", "en"), ("html", "zh")):
+        code, out, err = invoke(["report", "monthly", "--month", month, "--format", fmt, "--lang", lang], capsys)
+        assert code == 0, err
+        row = next(x for x in out.splitlines() if down in x and address in x)
+        assert ("unreachable" if lang == "en" else "不可达") in row
+        assert "/bin/sh" in next(x for x in out.splitlines() if failed in x and "module_stderr" in x)
+
+    from oaops.services import records
+    from oaops.web.console import Console
+
+    console = Console(cfg)  # the console's own renderer and its run page, without a browser
+    try:
+        user = cfg.users[login]
+        d = records.show_run(console.context(user), shown["run"]["id"])
+        page = console.render(
+            "run.html.j2", "zh", d=d, hosts=d.hosts, checks=d.checks, failed=d.failed_tasks, user=user,
+            session=None, flash="",
+        ).body.decode()  # fmt: skip
+    finally:
+        console.boot.close()
+    row = next(x for x in page.split("<tr>") if f"<td>{down}</td>" in x)
+    assert address in row and "unreachable: " in row
 
 
 @pytest.mark.sshd

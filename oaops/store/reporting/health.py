@@ -10,7 +10,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from oaops.store import reporting
-from oaops.store.models import Check, HostResult, Run, ScheduleOccurrence
+from oaops.store.models import Check, HostResult, Run, ScheduleOccurrence, TaskResult
 
 
 @dataclass(frozen=True)
@@ -165,3 +165,57 @@ def occurrences(session: Session, start: datetime, end: datetime) -> dict[str, d
     """job -> occurrence state -> count, for occurrences due in [start, end) (R3.1)."""
     o = ScheduleOccurrence
     return reporting.counts_by(session, o.job, o.state, o.due_at, start, end)
+
+
+@dataclass(frozen=True)
+class HostNotReached:
+    """A host a health run of the range could not check: why says more than any check of it."""
+
+    host: str
+    status: str  # unreachable / failed (its last such run)
+    runs: int  # health runs of the range in which it was unreachable or failed
+    last_run: int
+    last_at: datetime
+    reason: str  # that run's first unreachable / failed task: "unreachable: Failed to connect ..."
+
+
+def hosts_not_reached(session: Session, start: datetime, end: datetime, limit: int = 50) -> list[HostNotReached]:
+    """Hosts unreachable or failed in the health runs of [start, end), newest first (R3.1)."""
+    rows = session.execute(
+        select(HostResult.host, HostResult.run_id, HostResult.unreachable, Run.started_at)
+        .join(Run, Run.id == HostResult.run_id)
+        .where(
+            Run.kind == "health",
+            Run.started_at >= start,
+            Run.started_at < end,
+            (HostResult.unreachable > 0) | (HostResult.failed > 0),
+        )
+        .order_by(Run.started_at, Run.id)
+    ).all()
+    runs: dict[str, int] = {}
+    last: dict[str, tuple[int, bool, datetime]] = {}
+    for host, run_id, unreachable, at in rows:
+        runs[host] = runs.get(host, 0) + 1
+        last[host] = (int(run_id), bool(unreachable), at)
+    why: dict[tuple[int, str], str] = {}
+    last_runs = {run_id for run_id, _, _ in last.values()}
+    if last_runs:
+        for run_id, host, status, msg in session.execute(
+            select(TaskResult.run_id, TaskResult.host, TaskResult.status, TaskResult.msg)
+            .where(TaskResult.run_id.in_(last_runs), TaskResult.status.in_(("failed", "unreachable")))
+            .order_by(TaskResult.id)
+        ).all():
+            why.setdefault((int(run_id), host), f"{status}: {msg}".strip())
+    out = [
+        HostNotReached(
+            host,
+            "unreachable" if unreachable else "failed",
+            runs[host],
+            run_id,
+            at,
+            why.get((run_id, host), "unreachable" if unreachable else "a task failed"),
+        )
+        for host, (run_id, unreachable, at) in last.items()
+    ]
+    out.sort(key=lambda h: (h.last_at, h.host), reverse=True)
+    return out[:limit]
