@@ -140,7 +140,8 @@ def submit_cmd(change_id: str, file: Path | None, as_json: bool) -> int:
 @KEY
 def approve_cmd(change_id: str, comment: str, break_glass: bool, as_json: bool, key: str | None) -> int:
     """Approve a change (system_manager or group_admin, never the requester). The approval binds to a
-    hash of the playbook files, variables, limit and hosts: any later edit voids it."""
+    hash of the playbook files, variables, limit, hosts and the hosts' inventory content (group_vars,
+    host_vars): any later edit voids it."""
     row = _with_ctx(signing(key, lambda ctx: change.approve(ctx, change_id, comment, break_glass)))
     return _moved(row, as_json, "approved" if not row.retro_approver else "approved after the fact")
 
@@ -395,7 +396,10 @@ def render_detail(d: ChangeDetail, tz: ZoneInfo, diffs: bool = True) -> None:
         out.print(f"  approved after the fact: {retro}")
     if d.approval_hash:
         files = len(d.approval_manifest.get("files", {}))
-        out.print(f"  approval bound to content sha256 {d.approval_hash[:16]}… ({files} files)")
+        inventory = len((d.approval_manifest.get("inventory") or {}).get("files", {}))
+        out.print(
+            f"  approval bound to content sha256 {d.approval_hash[:16]}… ({files} files, {inventory} inventory files)"
+        )
     if d.break_glass:
         out.print("  [bold yellow]break-glass: run outside its window or in a freeze (journaled)[/bold yellow]")
     plan = d.request.get("plan") or {}

@@ -458,23 +458,43 @@ def _fmt(when: datetime, zone: ZoneInfo) -> str:
 # ---- what an approval binds to ----------------------------------------------------------------
 
 
+def _file_changes(approved: object, now: object) -> list[str]:
+    a = approved if isinstance(approved, Mapping) else {}
+    n = now if isinstance(now, Mapping) else {}
+    out: list[str] = []
+    for path in sorted(set(a) | set(n)):
+        if path not in n:
+            out.append(f"{path} removed")
+        elif path not in a:
+            out.append(f"{path} added")
+        elif a[path] != n[path]:
+            out.append(f"{path} changed")
+    return out
+
+
 def manifest_changes(approved: Mapping[str, object], now: Mapping[str, object]) -> list[str]:
     """What differs between the approved content manifest and the current one, one phrase each:
-    `playbooks/x.yml changed`, `roles/r/tasks/main.yml added`, `variables changed`, `hosts changed`."""
-    out: list[str] = []
-    a_files = approved.get("files") if isinstance(approved.get("files"), dict) else {}
-    n_files = now.get("files") if isinstance(now.get("files"), dict) else {}
-    assert isinstance(a_files, dict) and isinstance(n_files, dict)
-    for path in sorted(set(a_files) | set(n_files)):
-        if path not in n_files:
-            out.append(f"{path} removed")
-        elif path not in a_files:
-            out.append(f"{path} added")
-        elif a_files[path] != n_files[path]:
-            out.append(f"{path} changed")
+    `playbooks/x.yml changed`, `roles/r/tasks/main.yml added`, `variables changed`, `hosts changed`,
+    `inventories/x/group_vars/web.yml changed` (issue 15: the inventory content of the hosts)."""
+    out = _file_changes(approved.get("files"), now.get("files"))
     for key in ("variables", "limit", "hosts", "playbook", "rollback", "verify", "snapshot"):
         if approved.get(key) != now.get(key):
             out.append(f"{key} changed")
+    a_inv, n_inv = approved.get("inventory"), now.get("inventory")
+    if not isinstance(a_inv, Mapping):
+        if isinstance(n_inv, Mapping):
+            out.append("the hosts' inventory content (this approval predates binding it)")
+        return out
+    n_inv = n_inv if isinstance(n_inv, Mapping) else {}
+    out.extend(_file_changes(a_inv.get("files"), n_inv.get("files")))
+    a_groups, n_groups = a_inv.get("groups"), n_inv.get("groups")
+    a_groups = a_groups if isinstance(a_groups, Mapping) else {}
+    n_groups = n_groups if isinstance(n_groups, Mapping) else {}
+    out.extend(
+        f"the groups of {h} changed"
+        for h in sorted(set(a_groups) | set(n_groups))
+        if a_groups.get(h) != n_groups.get(h)
+    )
     return out
 
 

@@ -32,7 +32,7 @@ def _check_content(ctx: Context, d: ChangeDetail) -> list[str]:
         hosts = [h.name for h in resolve_hosts(ctx, Path(d.inventory), d.row.limit, f"change {d.row.id}")]
     except InputError as exc:
         return [f"hosts: {exc.problem}"]
-    manifest = content_manifest(ctx.root, d.request, hosts)
+    manifest = content_manifest(ctx.root, d.request, hosts, Path(d.inventory))
     if content_hash(manifest) == d.approval_hash:
         return []
     return rules.manifest_changes(d.approval_manifest, manifest) or ["the approved content changed"]
