@@ -193,6 +193,22 @@ def test_an_inventory_edit_since_approval_is_named_by_its_file_issue15_r18() -> 
     ]
 
 
+def test_an_interrupted_change_is_decided_by_the_system_manager_only_issue15() -> None:
+    from oaops.rules.change import HELD_UNTIL_DECIDED, RESOLVERS, STATE_ZH
+
+    assert RESOLVERS == roles.PERMISSIONS["change.resolve"] == {Role.SYSTEM_MANAGER}
+    for state in (S.EXECUTING, S.VERIFYING):
+        assert next_state(state, A.INTERRUPT) is S.INTERRUPTED
+        assert TRANSITIONS[(state, A.INTERRUPT)].roles == frozenset(Role)  # anyone's next command recovers
+    assert next_state(S.INTERRUPTED, A.ROLL_BACK) is S.ROLLED_BACK
+    assert next_state(S.INTERRUPTED, A.FAIL) is S.FAILED
+    assert TRANSITIONS[(S.INTERRUPTED, A.ROLL_BACK)].roles == TRANSITIONS[(S.INTERRUPTED, A.FAIL)].roles == RESOLVERS
+    # nothing else moves it: not a run, a cancel or a close; its hosts stay held meanwhile
+    for action in (A.EXECUTE, A.CANCEL, A.CLOSE, A.SUCCEED):
+        assert next_state(S.INTERRUPTED, action) is None
+    assert S.INTERRUPTED in HELD_UNTIL_DECIDED and STATE_ZH[S.INTERRUPTED] == "中断"
+
+
 def test_only_what_the_change_made_worse_fails_verification() -> None:
     before = {"h1 os/disk /": "critical", "h1 os/load": "ok", "h1 app/http": "warning"}
     after = {"h1 os/disk /": "critical", "h1 os/load": "ok", "h1 app/http": "critical", "h1 host": "unreachable"}
