@@ -19,11 +19,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from oaops.store.db import open_database
-from oaops.store.models import ChangeLock, Run
+from oaops.runs.recover import recover_changes
+from oaops.store import changes as store
+from oaops.store.db import Database, open_database
+from oaops.store.journal import verify as journal_verify
+from oaops.store.models import Change, ChangeLock, Run
 from tests.fixtures.change_site import LocalChangeSite, make_change_site
 from tests.fixtures.cli import one_line_error
 from tests.integration.conftest import ROOT
+from tests.integration.test_change import _change, _hold_lock
 
 pytestmark = [pytest.mark.ansible]
 
@@ -194,3 +198,29 @@ def test_resolve_rollback_restores_the_snapshot_verifies_and_releases_the_host(c
     assert [s["step"] for s in d["steps"]][-2:] == ["rollback", "reverify"]
     assert not k["dest"].exists()  # the snapshot recorded it absent: the rollback removed the half
     assert _locks(cs) == {}
+
+
+# ---- the same reconciliation on both record backends, without Ansible ----------------------------
+
+
+def test_recovery_interrupts_an_executing_change_whose_holder_died_and_its_lock_is_never_taken_over(
+    records: Database,
+) -> None:
+    """SQLite and PostgreSQL: a process holding the lock of an executing change dies; recovery makes
+    the change interrupted; another change's acquire is refused naming it (no stale takeover)."""
+    first, second = _change(records), _change(records)
+    with records.transaction() as s:
+        s.get_one(Change, first).state = "executing"
+    holder = _hold_lock(records.url, first, ["oa1"])
+    holder.kill()  # dies holding the lock, mid-change
+    holder.wait(timeout=30)
+    assert recover_changes(records, "mgr")[0].change_id == first
+    assert recover_changes(records, "mgr") == []  # once
+    with records.transaction() as s:
+        d = store.detail(s, first)
+    assert d is not None and d.row.state == "interrupted" and d.locks == ["oa1"]
+    with pytest.raises(store.LockHeld) as held:
+        store.acquire(records, second, ["oa1"], store.holder_id(), "tech")
+    assert held.value.change_id == first and held.value.state == "interrupted"
+    with records.transaction() as s:
+        assert journal_verify(s).ok
