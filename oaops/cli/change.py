@@ -32,6 +32,7 @@ STATE_STYLE = {
     "succeeded": "green",
     "rolled_back": "yellow",
     "failed": "bold red",
+    "interrupted": "bold red",
     "closed": "dim",
     "cancelled": "dim",
 }
@@ -140,7 +141,8 @@ def submit_cmd(change_id: str, file: Path | None, as_json: bool) -> int:
 @KEY
 def approve_cmd(change_id: str, comment: str, break_glass: bool, as_json: bool, key: str | None) -> int:
     """Approve a change (system_manager or group_admin, never the requester). The approval binds to a
-    hash of the playbook files, variables, limit and hosts: any later edit voids it."""
+    hash of the playbook files, variables, limit, hosts and the hosts' inventory content (group_vars,
+    host_vars): any later edit voids it."""
     row = _with_ctx(signing(key, lambda ctx: change.approve(ctx, change_id, comment, break_glass)))
     return _moved(row, as_json, "approved" if not row.retro_approver else "approved after the fact")
 
@@ -292,6 +294,49 @@ def rollback_cmd(change_id: str, reason: str, as_json: bool, quiet: bool) -> int
     return report.exit_code
 
 
+@command.command(
+    "resolve",
+    epilog="Example:\n\n\b\n  oaops change resolve CHG-2026-0001 --rollback --comment 'config half written'\n"
+    "  oaops change resolve CHG-2026-0001 --failed --comment 'checked by hand: nothing was applied'",
+)
+@click.argument("change_id")
+@click.option(
+    "--rollback",
+    "decision",
+    flag_value="rollback",
+    help="Undo it: restore the snapshot (or run the rollback playbook), then verify.",
+)
+@click.option("--failed", "decision", flag_value="failed", help="Leave the hosts as they are and mark it failed.")
+@click.option("--comment", default="", help="What was found on the hosts, why this decision.")
+@JSON
+@click.option("--quiet", is_flag=True, help="No progress line.")
+@KEY
+def resolve_cmd(change_id: str, decision: str | None, comment: str, as_json: bool, quiet: bool, key: str | None) -> int:
+    """Decide an interrupted change (中断: its oaops process died mid-change; system_manager, signed).
+    Its hosts stay locked until then; afterwards they are released."""
+    if decision is None:
+        raise click.UsageError("give --rollback or --failed")
+    with RunProgress("rollback", enabled=not quiet and not as_json and decision == "rollback") as progress:
+        report = _with_ctx(
+            signing(
+                key,
+                lambda ctx: change.resolve(
+                    ctx,
+                    change_id,
+                    rollback=decision == "rollback",
+                    comment=comment,
+                    progress=progress,
+                    say=lambda t: None if as_json else err.print(f"  {escape(t)}"),
+                ),
+            )
+        )
+    if as_json:
+        print_json(report)
+        return report.exit_code
+    out.print(f"{report.change.id}: {state_text(report.change)} — {escape(report.message)}")
+    return report.exit_code
+
+
 @command.command("list", epilog="Example:\n\n\b\n  oaops change list\n  oaops change list --state approved --json")
 @click.option(
     "--state",
@@ -312,6 +357,7 @@ def list_cmd(states: tuple[str, ...], open_only: bool, as_json: bool) -> int:
     ctx = context()
     try:
         rows = change.list_changes(ctx, states, open_only)
+        announce_recovered(ctx)  # a change found interrupted is said before the table
         tz = zone(ctx.config.settings.timezone)
     finally:
         ctx.close()
@@ -356,6 +402,7 @@ def show_cmd(change_id: str, as_json: bool, diffs: bool) -> int:
     ctx = context()
     try:
         d = change.show(ctx, change_id)
+        announce_recovered(ctx)
         tz = zone(ctx.config.settings.timezone)
         signatures = decide.of_record(ctx, "change", d.row.id)
     finally:
@@ -395,7 +442,10 @@ def render_detail(d: ChangeDetail, tz: ZoneInfo, diffs: bool = True) -> None:
         out.print(f"  approved after the fact: {retro}")
     if d.approval_hash:
         files = len(d.approval_manifest.get("files", {}))
-        out.print(f"  approval bound to content sha256 {d.approval_hash[:16]}… ({files} files)")
+        inventory = len((d.approval_manifest.get("inventory") or {}).get("files", {}))
+        out.print(
+            f"  approval bound to content sha256 {d.approval_hash[:16]}… ({files} files, {inventory} inventory files)"
+        )
     if d.break_glass:
         out.print("  [bold yellow]break-glass: run outside its window or in a freeze (journaled)[/bold yellow]")
     plan = d.request.get("plan") or {}
@@ -406,8 +456,10 @@ def render_detail(d: ChangeDetail, tz: ZoneInfo, diffs: bool = True) -> None:
         f"{escape(d.review_note)} — {d.reviewed_by}" if d.review_note else ("required" if r.review_required else "-")
     )
     out.print(f"  review     {review}")
-    if d.locks:
-        out.print(f"  [cyan]holds the hosts {', '.join(d.locks)} (executing)[/cyan]")
+    if r.state == ChangeState.INTERRUPTED.value:
+        _print_interrupted(d)
+    elif d.locks:
+        out.print(f"  [cyan]holds the hosts {escape(', '.join(d.locks))} (executing)[/cyan]")
 
     timeline = Table(title="timeline", title_justify="left")
     for col in ("time", "actor", "what", "state", "comment"):
@@ -442,6 +494,26 @@ def render_detail(d: ChangeDetail, tz: ZoneInfo, diffs: bool = True) -> None:
                 if s.step in ("preview", "rollback") and s.detail.get("diffs"):
                     out.print(f"[bold]{s.step} diff (attempt {s.attempt or 'preview'})[/bold]")
                     _print_diffs(s.detail["diffs"])
+
+
+def _print_interrupted(d: ChangeDetail) -> None:
+    """What happened to an interrupted change, and the two decisions (issue 15)."""
+    event = next((e for e in reversed(d.events) if e.action == "interrupt"), None)
+    data = event.data if event else {}
+    step = f"during step {data['step']}" if data.get("step") else "between steps"
+    run = f" (run {data['run_id']}: oaops runs show {data['run_id']})" if data.get("run_id") else ""
+    out.print(
+        f"  [bold red]interrupted 中断: the oaops process ({escape(str(data.get('holder', '-')))}) died "
+        f"{escape(step)}{run}[/bold red]"
+    )
+    out.print(
+        f"  [bold red]the hosts {escape(', '.join(d.locks or d.row.hosts))} may be half-applied; they stay locked "
+        "and no other change runs on them until a system_manager decides (signed):[/bold red]"
+    )
+    out.print(
+        f"    oaops change resolve {d.row.id} --rollback   # restore the snapshot, then verify the previous state"
+    )
+    out.print(f"    oaops change resolve {d.row.id} --failed     # leave the hosts as they are; mark it failed")
 
 
 @command.command("calendar", epilog="Example:\n\n\b\n  oaops change calendar\n  oaops change calendar --days 90 --json")

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+from rich.markup import escape
 
 from oaops.cli.render import err
 from oaops.services.context import Context, open_context
@@ -39,6 +40,14 @@ def announce_recovered(ctx: Context) -> None:
         err.print(
             f"[yellow]run {r.run_id} was left running by a process that died: marked interrupted, "
             f"{r.events} results recovered from its artifacts[/yellow]"
+        )
+    for c in ctx.interrupted:
+        during = f" during step {c.step}" if c.step else ""
+        run = f" (run {c.run_id})" if c.run_id else ""
+        err.print(
+            f"[bold red]change {c.change_id} was interrupted{during}{run}: its process died; "
+            f"{escape(', '.join(c.hosts))} may be half-applied and stay locked until a system_manager decides: "
+            f"oaops change resolve {c.change_id} --rollback | --failed[/bold red]"
         )
 
 

@@ -74,6 +74,9 @@ class ChangeState(StrEnum):
     SUCCEEDED = "succeeded"  # 成功
     ROLLED_BACK = "rolled_back"  # 已回退: verification failed, the previous state was restored and verified
     FAILED = "failed"  # 失败: not verified, and the rollback could not be verified either
+    # 中断: the oaops process died while the change was executing or verifying (issue 15); its hosts
+    # may be half-applied and stay locked until a system manager decides: rollback, or failed
+    INTERRUPTED = "interrupted"
     CLOSED = "closed"  # 已关闭, after the post-implementation review
     CANCELLED = "cancelled"  # 已取消
 
@@ -88,6 +91,7 @@ STATE_ZH = {
     ChangeState.SUCCEEDED: "成功",
     ChangeState.ROLLED_BACK: "已回退",
     ChangeState.FAILED: "失败",
+    ChangeState.INTERRUPTED: "中断",
     ChangeState.CLOSED: "已关闭",
     ChangeState.CANCELLED: "已取消",
 }
@@ -99,6 +103,12 @@ NOT_RUN = frozenset({ChangeState.DRAFT, ChangeState.SUBMITTED, ChangeState.APPRO
 PREVIEWABLE = NOT_RUN
 # `oaops change rollback` by hand: a change that ran to its end, not one still running.
 MANUAL_ROLLBACK_FROM = frozenset({ChangeState.SUCCEEDED, ChangeState.FAILED})
+# A change in these states holds its hosts' locks even when the process that took them is gone: the
+# hosts may be half-applied, so no other change may take them over (issue 15). An executing or
+# verifying one whose process died is made interrupted by the next command's recovery.
+HELD_UNTIL_DECIDED = frozenset({ChangeState.EXECUTING, ChangeState.VERIFYING, ChangeState.INTERRUPTED})
+# What crash recovery looks at: a change its process left in the middle of the pipeline.
+UNATTENDED = frozenset({ChangeState.EXECUTING, ChangeState.VERIFYING})
 
 
 class Action(StrEnum):
@@ -115,6 +125,7 @@ class Action(StrEnum):
     CLOSE = "close"
     CANCEL = "cancel"
     RETRO_APPROVE = "retro_approve"  # emergency: approval after the fact (does not move the state)
+    INTERRUPT = "interrupt"  # recovery found the process that ran it dead (not a person's action)
 
 
 REQUESTERS = frozenset({Role.TECHNICIAN, Role.UNIT_ADMIN})  # unit_admin: hosts of their own unit (R10)
@@ -123,6 +134,8 @@ IMPLEMENTERS = frozenset({Role.TECHNICIAN})  # R7: technicians do the work
 REVIEWERS = frozenset({Role.TECHNICIAN, Role.SYSTEM_MANAGER, Role.GROUP_ADMIN})
 CLOSERS = frozenset({Role.SYSTEM_MANAGER, Role.GROUP_ADMIN, Role.TECHNICIAN})
 CANCELLERS = frozenset({Role.TECHNICIAN, Role.UNIT_ADMIN, Role.SYSTEM_MANAGER, Role.GROUP_ADMIN})
+RESOLVERS = frozenset({Role.SYSTEM_MANAGER})  # issue 15: the system manager decides an interrupted change
+RECOVERY = frozenset(Role)  # not a decision: the crash recovery of anyone's next command does it
 
 
 @dataclass(frozen=True)
@@ -151,6 +164,10 @@ TRANSITIONS: dict[tuple[ChangeState, Action], Transition] = {
     (S.SUCCEEDED, A.ROLL_BACK): Transition(S.ROLLED_BACK, IMPLEMENTERS),  # `oaops change rollback`
     (S.SUCCEEDED, A.FAIL): Transition(S.FAILED, IMPLEMENTERS),  # a later rollback that did not verify
     (S.FAILED, A.ROLL_BACK): Transition(S.ROLLED_BACK, IMPLEMENTERS),  # a later rollback that verified
+    (S.EXECUTING, A.INTERRUPT): Transition(S.INTERRUPTED, RECOVERY),
+    (S.VERIFYING, A.INTERRUPT): Transition(S.INTERRUPTED, RECOVERY),
+    (S.INTERRUPTED, A.ROLL_BACK): Transition(S.ROLLED_BACK, RESOLVERS),  # `oaops change resolve --rollback`
+    (S.INTERRUPTED, A.FAIL): Transition(S.FAILED, RESOLVERS),  # `--failed`, or a rollback not verified
     (S.SUCCEEDED, A.CLOSE): Transition(S.CLOSED, CLOSERS),
     (S.ROLLED_BACK, A.CLOSE): Transition(S.CLOSED, CLOSERS),
     (S.FAILED, A.CLOSE): Transition(S.CLOSED, CLOSERS),
@@ -165,7 +182,7 @@ RUNNABLE = frozenset(s for (s, a) in TRANSITIONS if a is Action.EXECUTE)
 NOTES: dict[Action, tuple[frozenset[ChangeState], frozenset[Role]]] = {
     A.REVIEW: (FINISHED, REVIEWERS),
     A.RETRO_APPROVE: (
-        frozenset({S.EXECUTING, S.VERIFYING, *FINISHED, S.CLOSED}),
+        frozenset({S.EXECUTING, S.VERIFYING, S.INTERRUPTED, *FINISHED, S.CLOSED}),
         APPROVERS,
     ),
 }
@@ -458,23 +475,43 @@ def _fmt(when: datetime, zone: ZoneInfo) -> str:
 # ---- what an approval binds to ----------------------------------------------------------------
 
 
+def _file_changes(approved: object, now: object) -> list[str]:
+    a = approved if isinstance(approved, Mapping) else {}
+    n = now if isinstance(now, Mapping) else {}
+    out: list[str] = []
+    for path in sorted(set(a) | set(n)):
+        if path not in n:
+            out.append(f"{path} removed")
+        elif path not in a:
+            out.append(f"{path} added")
+        elif a[path] != n[path]:
+            out.append(f"{path} changed")
+    return out
+
+
 def manifest_changes(approved: Mapping[str, object], now: Mapping[str, object]) -> list[str]:
     """What differs between the approved content manifest and the current one, one phrase each:
-    `playbooks/x.yml changed`, `roles/r/tasks/main.yml added`, `variables changed`, `hosts changed`."""
-    out: list[str] = []
-    a_files = approved.get("files") if isinstance(approved.get("files"), dict) else {}
-    n_files = now.get("files") if isinstance(now.get("files"), dict) else {}
-    assert isinstance(a_files, dict) and isinstance(n_files, dict)
-    for path in sorted(set(a_files) | set(n_files)):
-        if path not in n_files:
-            out.append(f"{path} removed")
-        elif path not in a_files:
-            out.append(f"{path} added")
-        elif a_files[path] != n_files[path]:
-            out.append(f"{path} changed")
+    `playbooks/x.yml changed`, `roles/r/tasks/main.yml added`, `variables changed`, `hosts changed`,
+    `inventories/x/group_vars/web.yml changed` (issue 15: the inventory content of the hosts)."""
+    out = _file_changes(approved.get("files"), now.get("files"))
     for key in ("variables", "limit", "hosts", "playbook", "rollback", "verify", "snapshot"):
         if approved.get(key) != now.get(key):
             out.append(f"{key} changed")
+    a_inv, n_inv = approved.get("inventory"), now.get("inventory")
+    if not isinstance(a_inv, Mapping):
+        if isinstance(n_inv, Mapping):
+            out.append("the hosts' inventory content (this approval predates binding it)")
+        return out
+    n_inv = n_inv if isinstance(n_inv, Mapping) else {}
+    out.extend(_file_changes(a_inv.get("files"), n_inv.get("files")))
+    a_groups, n_groups = a_inv.get("groups"), n_inv.get("groups")
+    a_groups = a_groups if isinstance(a_groups, Mapping) else {}
+    n_groups = n_groups if isinstance(n_groups, Mapping) else {}
+    out.extend(
+        f"the groups of {h} changed"
+        for h in sorted(set(a_groups) | set(n_groups))
+        if a_groups.get(h) != n_groups.get(h)
+    )
     return out
 
 
@@ -497,6 +534,7 @@ class StepStatus(StrEnum):
     FAILED = "failed"
     REFUSED = "refused"  # a check before the step refused it (window, freeze, hash)
     SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"  # the oaops process died while the step ran (issue 15)
 
 
 @dataclass(frozen=True)

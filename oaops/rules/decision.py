@@ -19,6 +19,7 @@ class Kind(StrEnum):
     CHANGE_APPROVE = "change-approve"
     CHANGE_REJECT = "change-reject"
     CHANGE_BREAK_GLASS = "change-break-glass"
+    CHANGE_RESOLVE = "change-resolve"  # an interrupted change: rollback or failed (issue 15)
     WAIVER_APPROVE = "waiver-approve"
     PROBLEM_VERIFY = "problem-verify"
     REVIEW_SIGN = "review-sign"
@@ -36,6 +37,7 @@ RECORD_KIND: dict[Kind, str] = {
     Kind.CHANGE_APPROVE: "change",
     Kind.CHANGE_REJECT: "change",
     Kind.CHANGE_BREAK_GLASS: "change",
+    Kind.CHANGE_RESOLVE: "change",
     Kind.WAIVER_APPROVE: "waiver",
     Kind.PROBLEM_VERIFY: "problem",
     Kind.REVIEW_SIGN: "review",
@@ -48,6 +50,7 @@ JOURNAL_ACTION: dict[Kind, str] = {
     Kind.CHANGE_APPROVE: "approve",
     Kind.CHANGE_REJECT: "reject",
     Kind.CHANGE_BREAK_GLASS: "break_glass",
+    Kind.CHANGE_RESOLVE: "resolve",
 }
 
 

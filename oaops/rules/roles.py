@@ -56,6 +56,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "change.review": frozenset({Role.TECHNICIAN, Role.SYSTEM_MANAGER, Role.GROUP_ADMIN}),
     "change.close": frozenset({Role.TECHNICIAN, Role.SYSTEM_MANAGER, Role.GROUP_ADMIN}),
     "change.cancel": frozenset({Role.TECHNICIAN, Role.UNIT_ADMIN, Role.SYSTEM_MANAGER, Role.GROUP_ADMIN}),
+    # issue 15: a change whose process died mid-apply is rolled back or marked failed by the manager
+    "change.resolve": frozenset({Role.SYSTEM_MANAGER}),
     # R3.1, R7: whoever does the daily work writes their own entries into the daily management log.
     "log.note": frozenset({Role.TECHNICIAN, Role.GROUP_ADMIN, Role.SYSTEM_MANAGER, Role.UNIT_ADMIN}),
     # R5 (Art. 5): the system manager in charge signs the monthly review off, nobody else.
@@ -101,6 +103,7 @@ ACTION_WORDS = {
     "change.review": "review a change",
     "change.close": "close a change",
     "change.cancel": "cancel a change",
+    "change.resolve": "decide what happens to an interrupted change",
     "audit.run": "run an audit",
     "audit.waive": "ask for an audit waiver",
     "audit.approve": "decide an audit waiver",
@@ -139,7 +142,15 @@ def who_may(action: str) -> str:
 
 # R8 + MLPS 2.0 level 3 (two authentication techniques for administrators): a role that holds any
 # of these decisions signs in to the web console with a password AND a TOTP code.
-DECISIONS = ("change.approve", "audit.approve", "review.sign", "problem.classify", "problem.verify", "backup.restore")
+DECISIONS = (
+    "change.approve",
+    "change.resolve",
+    "audit.approve",
+    "review.sign",
+    "problem.classify",
+    "problem.verify",
+    "backup.restore",
+)
 
 
 def decides(roles: frozenset[Role]) -> bool:

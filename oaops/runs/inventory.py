@@ -62,6 +62,53 @@ def resolve(root: Path, inventory: Path, limit: str | None, with_vars: bool = Tr
     return hosts
 
 
+# Ansible's host_group_vars plugin: <dir>/<name> with no extension or one of YAML_FILENAME_EXTENSIONS,
+# a file or a folder of such files (hidden files and editor backups skipped).
+VARS_EXTENSIONS = ("", ".yml", ".yaml", ".json")
+
+
+def source_files(inventory: Path) -> list[Path]:
+    """The files an inventory's host entries and inline variables come from: the file itself, or
+    every file of the folder but its group_vars/ and host_vars/ (those are `vars_files`)."""
+    if not inventory.is_dir():
+        return [inventory] if inventory.is_file() else []
+    skip = [inventory / "group_vars", inventory / "host_vars"]
+    return sorted(
+        p
+        for p in inventory.rglob("*")
+        if p.is_file() and not any(d == p or d in p.parents for d in skip) and not p.name.startswith(".")
+    )
+
+
+def _vars_dir_files(folder: Path) -> list[Path]:
+    out: list[Path] = []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or p.name.endswith("~"):
+            continue
+        if p.is_dir() and not p.suffix:
+            out.extend(_vars_dir_files(p))
+        elif p.is_file() and p.suffix in VARS_EXTENSIONS:
+            out.append(p)
+    return out
+
+
+def vars_files(base: Path, hosts: list[InventoryHost]) -> list[Path]:
+    """The group_vars and host_vars files under `base` that apply to `hosts`: those of every group
+    they belong to (and `all`), and their own. Every candidate name that exists is listed, even
+    one Ansible would pass over for another of the same name: more is never less safe."""
+    names = {("group_vars", g) for h in hosts for g in (*h.groups, "all")}
+    names |= {("host_vars", h.name) for h in hosts}
+    found: list[Path] = []
+    for kind, name in sorted(names):
+        for ext in VARS_EXTENSIONS:
+            path = base / kind / f"{name}{ext}"
+            if path.is_dir():
+                found.extend(_vars_dir_files(path))
+            elif path.is_file():
+                found.append(path)
+    return found
+
+
 def _inputs(inventory: Path) -> list[Path] | None:
     """Every file a static inventory reads (its files, group_vars, host_vars); None when it runs
     something (an executable script, an inventory plugin's config): such a source is never cached."""

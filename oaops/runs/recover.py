@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from oaops.rules.runs import RunStatus
+from oaops.store import changes as store_changes
 from oaops.store import runs as store_runs
 from oaops.store.db import Database
 
@@ -21,6 +22,16 @@ from oaops.store.db import Database
 class Recovered:
     run_id: int
     events: int
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """A change its dead process left executing or verifying, now `interrupted` (issue 15)."""
+
+    change_id: str
+    step: str | None
+    run_id: int | None
+    hosts: list[str]
 
 
 def pid_alive(pid: int) -> bool:
@@ -113,4 +124,33 @@ def recover(db: Database, actor: str) -> list[Recovered]:
             except ValueError:
                 continue  # another command recovered it first
         found.append(Recovered(run_id, events))
+    return found
+
+
+def _dead_here(holder: str, me: str) -> bool:
+    host, _, pid = holder.rpartition(":")
+    return host == me and pid.isdigit() and not pid_alive(int(pid))
+
+
+def recover_changes(db: Database, actor: str) -> list[Interrupted]:
+    """After `recover`: a change left executing or verifying by a process of this control node that
+    is gone (no run of it still running, every lock holder dead) is moved to `interrupted`, its hosts
+    kept locked until a system manager decides (issue 15). Another node's change is left to it."""
+    with db.transaction() as session:
+        candidates = store_changes.unattended(session)
+    me = socket.gethostname()
+    found: list[Interrupted] = []
+    for c in candidates:
+        if c.running_runs or not all(_dead_here(h, me) for h in c.holders):
+            continue  # still at work here, or held elsewhere: only that node (or a person) can tell
+        why = (
+            f"the oaops process ({', '.join(c.holders) or 'no lock left'}) died while the change was {c.state}; "
+            "the hosts may be half-applied"
+        )
+        try:
+            with db.transaction() as session:
+                data = store_changes.interrupt(session, c, actor, why)
+        except ValueError:
+            continue  # another command moved it first
+        found.append(Interrupted(c.id, data["step"], data["run_id"], c.hosts))
     return found

@@ -20,7 +20,7 @@ from oaops.errors import PermissionDenied
 from oaops.rules import roles
 from oaops.runs import vault
 from oaops.runs.inventory import InventoryHost
-from oaops.runs.recover import Recovered, recover
+from oaops.runs.recover import Interrupted, Recovered, recover, recover_changes
 from oaops.services import registry
 from oaops.store import journal
 from oaops.store.db import Database, open_database
@@ -36,6 +36,7 @@ class Context:
     actor: User
     _db: Database | None = None
     recovered: list[Recovered] = field(default_factory=list)
+    interrupted: list[Interrupted] = field(default_factory=list)  # changes recovery found dead (issue 15)
     os_login: str = ""  # the OS real user (R7); `actor` is who it acts as
     key: str | None = None  # the private key file a decision is signed with; None: ssh-agent
     via: dict[str, Any] | None = None  # the web console's sign-in (rules.decision.console_via): the site key signs
@@ -52,6 +53,7 @@ class Context:
         if self._db is None:
             self._db = open_database(self.config.settings.db_url)
             self.recovered = recover(self._db, self.actor.login)
+            self.interrupted = recover_changes(self._db, self.actor.login)
             self._db.identity.update(self.identity())
         return self._db
 

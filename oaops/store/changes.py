@@ -27,6 +27,7 @@ from oaops.store.models import Change, ChangeEvent, ChangeLock, ChangeStep, Run,
 
 ID_LOCK_KEY = 0x0A0B5004  # PostgreSQL advisory lock: two `change new` never take the same number
 KIND = "change"
+INTERRUPTED = "interrupted"  # the holder of a lock recovery took again for an interrupted change
 
 
 # ---- read views -------------------------------------------------------------------------------
@@ -286,11 +287,11 @@ def attempts(session: Session, change_id: str) -> int:
 
 
 class LockHeld(Exception):
-    """Another change holds some of the hosts."""
+    """Another change holds some of the hosts (`state`: that change's state, e.g. interrupted)."""
 
-    def __init__(self, change_id: str, hosts: tuple[str, ...], holder: str) -> None:
+    def __init__(self, change_id: str, hosts: tuple[str, ...], holder: str, state: str = "") -> None:
         super().__init__(f"{change_id} holds {', '.join(hosts)} ({holder})")
-        self.change_id, self.hosts, self.holder = change_id, hosts, holder
+        self.change_id, self.hosts, self.holder, self.state = change_id, hosts, holder, state
 
 
 def holder_id() -> str:
@@ -317,12 +318,21 @@ def acquire(db: Database, change_id: str, hosts: Sequence[str], holder: str, act
         try:
             with db.transaction() as session:
                 held = session.execute(
-                    select(ChangeLock.host, ChangeLock.change_id, ChangeLock.holder).where(ChangeLock.host.in_(hosts))
+                    select(ChangeLock.host, ChangeLock.change_id, ChangeLock.holder, Change.state)
+                    .join(Change, Change.id == ChangeLock.change_id)
+                    .where(ChangeLock.host.in_(hosts))
                 ).all()
-                stale = [h for h in held if _dead_holder(h.holder) and h.change_id != change_id]
+                # a host its change may have left half-applied is never taken over (issue 15)
+                stale = [
+                    h
+                    for h in held
+                    if h.change_id != change_id and h.state not in rules.HELD_UNTIL_DECIDED and _dead_holder(h.holder)
+                ]
                 live = [h for h in held if h not in stale and h.change_id != change_id]
                 if live:
-                    raise LockHeld(live[0].change_id, tuple(sorted(h.host for h in live)), live[0].holder)
+                    first = min(live, key=lambda h: (h.state != rules.ChangeState.INTERRUPTED, h.change_id))
+                    mine_too = tuple(sorted(h.host for h in live if h.change_id == first.change_id))
+                    raise LockHeld(first.change_id, mine_too, first.holder, first.state)
                 for h in stale:
                     session.execute(delete(ChangeLock).where(ChangeLock.host == h.host))
                     journal.append(
@@ -347,9 +357,106 @@ def acquire(db: Database, change_id: str, hosts: Sequence[str], holder: str, act
             continue  # PostgreSQL: another process inserted first; look again and name it
     with db.transaction() as session:
         other = session.execute(
-            select(ChangeLock.change_id, ChangeLock.holder).where(ChangeLock.host.in_(hosts)).limit(1)
+            select(ChangeLock.change_id, ChangeLock.holder, Change.state)
+            .join(Change, Change.id == ChangeLock.change_id)
+            .where(ChangeLock.host.in_(hosts))
+            .limit(1)
         ).first()
-    raise LockHeld(other[0] if other else "?", tuple(hosts), other[1] if other else "?")
+    raise LockHeld(other[0] if other else "?", tuple(hosts), other[1] if other else "?", other[2] if other else "")
+
+
+def claim(db: Database, change_id: str, holder: str) -> str | None:
+    """Make `holder` the holder of the change's locks (deciding an interrupted change), unless a
+    live process on this control node holds them (another decision running now): then its name."""
+    with db.transaction() as session:
+        rows = session.scalars(select(ChangeLock).where(ChangeLock.change_id == change_id)).all()
+        for row in rows:
+            if row.holder != holder and _alive_here(row.holder):
+                return row.holder
+        for row in rows:
+            row.holder = holder
+    return None
+
+
+def _alive_here(holder: str) -> bool:
+    host, _, pid = holder.rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and not _dead_holder(holder)
+
+
+# ---- crash recovery: a change its process left in the middle ------------------------------------
+
+
+@dataclass(frozen=True)
+class Unattended:
+    """A change executing or verifying: who holds its hosts, and whether a run of it is still running."""
+
+    id: str
+    state: str
+    hosts: list[str]
+    holders: list[str]
+    running_runs: int
+
+
+def unattended(session: Session) -> list[Unattended]:
+    out = []
+    for c in session.scalars(select(Change).where(Change.state.in_([s.value for s in rules.UNATTENDED]))):
+        holders = list(session.scalars(select(ChangeLock.holder).where(ChangeLock.change_id == c.id)))
+        running = session.scalar(
+            select(func.count()).select_from(Run).where(Run.change_id == c.id, Run.status == "running")
+        )
+        out.append(Unattended(c.id, c.state, list(c.hosts or []), sorted(set(holders)), int(running or 0)))
+    return out
+
+
+def interrupt(session: Session, change: Unattended, actor: str, why: str) -> dict[str, Any]:
+    """Move a change whose process died to `interrupted` (issue 15): the step that was running is
+    finished as interrupted with the run it had started, its hosts stay locked (a host no lock
+    holds any more is locked again for it), and the event says what happened. Returns the event data."""
+    steps = session.scalars(
+        select(ChangeStep)
+        .where(ChangeStep.change_id == change.id, ChangeStep.status == "running")
+        .order_by(ChangeStep.id)
+    ).all()
+    last_run = session.execute(
+        select(Run.id, Run.kind, Run.started_at).where(Run.change_id == change.id).order_by(Run.id.desc()).limit(1)
+    ).first()
+    step_name, run_id, attempt = None, None, attempts(session, change.id)
+    for step in steps:
+        if step.run_id is None and last_run is not None and last_run.started_at >= step.started_at:
+            step.run_id = last_run.id
+        step_name, run_id, attempt = step.step, step.run_id, step.attempt
+        finish_step(
+            session,
+            step.id,
+            rules.StepStatus.INTERRUPTED.value,
+            f"the oaops process died during this step{f' (run {step.run_id})' if step.run_id else ''}",
+            None,
+            step.run_id,
+        )
+    locked = set(session.scalars(select(ChangeLock.host).where(ChangeLock.host.in_(change.hosts))))
+    relocked = [h for h in change.hosts if h not in locked]
+    now = utcnow()
+    session.add_all(ChangeLock(host=h, change_id=change.id, holder=INTERRUPTED, acquired_at=now) for h in relocked)
+    data: dict[str, Any] = {
+        "step": step_name,
+        "run_id": run_id if steps else (last_run.id if last_run else None),
+        "attempt": attempt,
+        "holder": ", ".join(change.holders) or "-",
+        "hosts": change.hosts,
+    }
+    if relocked:
+        data["relocked"] = relocked
+    move(
+        session,
+        change.id,
+        actor,
+        rules.Action.INTERRUPT.value,
+        change.state,
+        rules.ChangeState.INTERRUPTED.value,
+        why,
+        data,
+    )
+    return data
 
 
 def release(db: Database, change_id: str, actor: str) -> None:

@@ -23,6 +23,7 @@ SIGNED: dict[tuple[str, str], str] = {
     ("change", "retro_approve"): "change-approve",
     ("change", "reject"): "change-reject",
     ("change", "break_glass"): "change-break-glass",
+    ("change", "resolve"): "change-resolve",
     ("waiver", "approve"): "waiver-approve",
     ("waiver", "reject"): "waiver-approve",
     ("problem", "verify"): "problem-verify",

@@ -117,6 +117,7 @@ def cases() -> Iterator[tuple[str, list[str], dict[str, str]]]:
     for ref in REFS["change"]:
         for verb in ("approve", "reject", "submit", "cancel", "run"):
             yield f"change {verb} {ref}", ["change", verb, ref], {}
+        yield f"change resolve {ref}", ["change", "resolve", ref, "--failed"], {}
     for name in [*FILES, *REQUESTS]:
         yield f"change new {name}", ["change", "new", f"{{bad}}/{name}"], {}
     for v in ["no_such_group", "[/]", "unit_nowhere", "!all"]:

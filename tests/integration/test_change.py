@@ -984,6 +984,7 @@ def test_every_change_command_is_there(cs: ChangeSite) -> None:
         "preview",
         "run",
         "rollback",
+        "resolve",
         "review",
         "close",
         "cancel",

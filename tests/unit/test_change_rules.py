@@ -176,6 +176,39 @@ def test_what_changed_since_approval_is_named() -> None:
     assert manifest_changes(approved, approved) == []
 
 
+def test_an_inventory_edit_since_approval_is_named_by_its_file_issue15_r18() -> None:
+    inv = {"files": {"inventories/x/hosts.yml": "1", "inventories/x/group_vars/web.yml": "2"},
+           "groups": {"h1": ["all", "web"]}}  # fmt: skip
+    approved = {"files": {}, "hosts": ["h1"], "inventory": inv}
+    edited = {"files": {"inventories/x/hosts.yml": "1", "inventories/x/group_vars/web.yml": "3",
+                        "inventories/x/host_vars/h1.yml": "4"}, "groups": {"h1": ["all", "db", "web"]}}  # fmt: skip
+    assert manifest_changes(approved, {**approved, "inventory": edited}) == [
+        "inventories/x/group_vars/web.yml changed",
+        "inventories/x/host_vars/h1.yml added",
+        "the groups of h1 changed",
+    ]
+    # an approval made before the inventory was bound is void too: it never covered it
+    assert manifest_changes({"files": {}, "hosts": ["h1"]}, approved) == [
+        "the hosts' inventory content (this approval predates binding it)"
+    ]
+
+
+def test_an_interrupted_change_is_decided_by_the_system_manager_only_issue15() -> None:
+    from oaops.rules.change import HELD_UNTIL_DECIDED, RESOLVERS, STATE_ZH
+
+    assert RESOLVERS == roles.PERMISSIONS["change.resolve"] == {Role.SYSTEM_MANAGER}
+    for state in (S.EXECUTING, S.VERIFYING):
+        assert next_state(state, A.INTERRUPT) is S.INTERRUPTED
+        assert TRANSITIONS[(state, A.INTERRUPT)].roles == frozenset(Role)  # anyone's next command recovers
+    assert next_state(S.INTERRUPTED, A.ROLL_BACK) is S.ROLLED_BACK
+    assert next_state(S.INTERRUPTED, A.FAIL) is S.FAILED
+    assert TRANSITIONS[(S.INTERRUPTED, A.ROLL_BACK)].roles == TRANSITIONS[(S.INTERRUPTED, A.FAIL)].roles == RESOLVERS
+    # nothing else moves it: not a run, a cancel or a close; its hosts stay held meanwhile
+    for action in (A.EXECUTE, A.CANCEL, A.CLOSE, A.SUCCEED):
+        assert next_state(S.INTERRUPTED, action) is None
+    assert S.INTERRUPTED in HELD_UNTIL_DECIDED and STATE_ZH[S.INTERRUPTED] == "中断"
+
+
 def test_only_what_the_change_made_worse_fails_verification() -> None:
     before = {"h1 os/disk /": "critical", "h1 os/load": "ok", "h1 app/http": "warning"}
     after = {"h1 os/disk /": "critical", "h1 os/load": "ok", "h1 app/http": "critical", "h1 host": "unreachable"}

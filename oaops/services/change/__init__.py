@@ -19,13 +19,14 @@ from oaops.services.change.lookups import (
     IMPLEMENT,
     READ,
     REQUEST,
+    RESOLVE,
     REVIEW,
     CalendarEntry,
     calendar,
     list_changes,
     show,
 )
-from oaops.services.change.pipeline import preview, rollback, run
+from oaops.services.change.pipeline import preview, resolve, rollback, run
 from oaops.services.change.request import (
     RESTORE_PLAYBOOK,
     SNAPSHOT_PLAYBOOK,
@@ -45,6 +46,7 @@ __all__ = [
     "IMPLEMENT",
     "READ",
     "REQUEST",
+    "RESOLVE",
     "RESTORE_PLAYBOOK",
     "REVIEW",
     "SNAPSHOT_PLAYBOOK",
@@ -66,6 +68,7 @@ __all__ = [
     "read_request",
     "reject",
     "reload_role",
+    "resolve",
     "resolve_hosts",
     "review",
     "rollback",

@@ -101,7 +101,7 @@ def submit(ctx: Context, change_id: str, path: Path | None = None, now: datetime
     fields["revision"] = d.revision + (1 if revised else 0)
     fields["submitted_at"] = utcnow()
     fields.update(approver=None, approved_at=None, approval_hash=None)
-    manifest = content_manifest(ctx.root, req.data, req.hosts)
+    manifest = content_manifest(ctx.root, req.data, req.hosts, req.inventory)
     # R18: a window in a freeze is said at submit (warning, journaled) and refused at approve
     freeze = rules.overlap_text(rules.freeze_overlaps(req.window, ctx.config.changes.freezes), req.window.timezone)
     with ctx.db.transaction() as session:
@@ -169,7 +169,7 @@ def approve(ctx: Context, change_id: str, comment: str = "", break_glass: bool =
         raise InputError(f"change {d.row.id}", problem, "revise the window, or --break-glass --comment WHY (journaled)")
     check_paths(ctx, d.request, f"change {d.row.id}")  # R11: the inventory is still no script before it is read
     hosts = [h.name for h in resolve_hosts(ctx, Path(d.inventory), d.row.limit, f"change {d.row.id}")]
-    manifest = content_manifest(ctx.root, d.request, hosts)
+    manifest = content_manifest(ctx.root, d.request, hosts, Path(d.inventory))
     digest = content_hash(manifest)
     # the decider signs the freeze override too, when they break the glass (R18)
     verb = "approve_break_glass" if break_glass else "approve"
@@ -231,7 +231,7 @@ def reject(ctx: Context, change_id: str, comment: str) -> ChangeRow:
     d = detail_of(ctx, change_id)
     refuse_state(d, Action.REJECT)
     duty(ctx, d, Action.REJECT)
-    digest = content_hash(content_manifest(ctx.root, d.request, d.row.hosts))
+    digest = content_hash(content_manifest(ctx.root, d.request, d.row.hosts, Path(d.inventory)))
     decision = signed(ctx, d, Kind.CHANGE_REJECT, "reject", digest, d.row.hosts, comment)
     with ctx.db.transaction() as session:
         decide.record(session, ctx, decision)

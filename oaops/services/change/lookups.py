@@ -23,6 +23,7 @@ IMPLEMENT = "change.implement"
 REVIEW = "change.review"
 CLOSE = "change.close"
 CANCEL = "change.cancel"
+RESOLVE = "change.resolve"
 READ = "read.records"
 
 
@@ -74,10 +75,31 @@ def next_hint(d: ChangeDetail) -> str:
         "succeeded": f"write the review, then close: oaops change review {d.row.id} --note TEXT",
         "rolled_back": f"write the review, then close: oaops change review {d.row.id} --note TEXT",
         "failed": f"restore by hand, then: oaops change review {d.row.id} --note TEXT",
+        "interrupted": (
+            f"a system_manager decides: oaops change resolve {d.row.id} --rollback (restore and verify) "
+            "or --failed (leave the hosts as they are)"
+        ),
         "closed": "nothing; it is closed",
         "cancelled": "nothing; it is cancelled",
     }
     return hints.get(d.row.state, "see `oaops change show`")
+
+
+def held_error(d: ChangeDetail, held: store.LockHeld) -> InputError:
+    """The refusal when another change holds some of the hosts: an interrupted one names the decision."""
+    hosts = ", ".join(held.hosts)
+    if held.state == ChangeState.INTERRUPTED.value:
+        return InputError(
+            f"change {d.row.id}",
+            f"{hosts} are held by {held.change_id}, which was interrupted mid-change: the hosts may be half-applied",
+            f"a system_manager decides first: oaops change resolve {held.change_id} --rollback or --failed "
+            f"(see oaops change show {held.change_id})",
+        )
+    return InputError(
+        f"change {d.row.id}",
+        f"{hosts} are being changed by {held.change_id} right now ({held.holder})",
+        f"wait for {held.change_id} to finish (oaops change show {held.change_id}), then run again",
+    )
 
 
 def _parties(d: ChangeDetail) -> rules.Parties:

@@ -17,7 +17,17 @@ from oaops.rules.decision import Kind
 from oaops.rules.time import utcnow
 from oaops.runs.ingest import ProgressFn
 from oaops.services import decide, notify
-from oaops.services.change.lookups import APPROVE, IMPLEMENT, detail_of, duty, next_hint, refuse_state, signed
+from oaops.services.change.lookups import (
+    APPROVE,
+    IMPLEMENT,
+    RESOLVE,
+    detail_of,
+    duty,
+    held_error,
+    next_hint,
+    refuse_state,
+    signed,
+)
 from oaops.services.change.request import check_paths, content_hash, content_manifest, resolve_hosts
 from oaops.services.change.steps import Confirm, Pipeline, PipelineReport, Refused
 from oaops.services.context import Context
@@ -32,7 +42,7 @@ def _check_content(ctx: Context, d: ChangeDetail) -> list[str]:
         hosts = [h.name for h in resolve_hosts(ctx, Path(d.inventory), d.row.limit, f"change {d.row.id}")]
     except InputError as exc:
         return [f"hosts: {exc.problem}"]
-    manifest = content_manifest(ctx.root, d.request, hosts)
+    manifest = content_manifest(ctx.root, d.request, hosts, Path(d.inventory))
     if content_hash(manifest) == d.approval_hash:
         return []
     return rules.manifest_changes(d.approval_manifest, manifest) or ["the approved content changed"]
@@ -113,15 +123,7 @@ def run(
     try:
         store.acquire(ctx.db, d.row.id, hosts, store.holder_id(), ctx.actor.login)
     except store.LockHeld as held:
-        raise _refusal(
-            ctx,
-            d,
-            InputError(
-                f"change {d.row.id}",
-                f"{', '.join(held.hosts)} are being changed by {held.change_id} right now ({held.holder})",
-                f"wait for {held.change_id} to finish (oaops change show {held.change_id}), then run again",
-            ),
-        ) from None
+        raise _refusal(ctx, d, held_error(d, held)) from None
     try:
         with ctx.db.transaction() as session:
             pipeline.attempt = store.attempts(session, d.row.id) + 1
@@ -335,43 +337,99 @@ def rollback(
     check_paths(ctx, d.request, f"change {d.row.id}")
     with ctx.db.transaction() as session:
         attempt = store.attempts(session, d.row.id)
+    p = _undoing(ctx, d, attempt, progress, say)
+    try:
+        store.acquire(ctx.db, d.row.id, list(d.row.hosts), store.holder_id(), ctx.actor.login)
+    except store.LockHeld as held:
+        raise held_error(d, held) from None
+    try:
+        with ctx.db.transaction() as session:
+            store.note(session, d.row.id, ctx.actor.login, "rollback.requested", reason, {"attempt": attempt})
+        return _undo(p, ChangeState(d.row.state), "rolled back by hand and the previous state verified")
+    finally:
+        store.release(ctx.db, d.row.id, ctx.actor.login)
+
+
+def _undoing(
+    ctx: Context, d: ChangeDetail, attempt: int, progress: ProgressFn | None, say: Callable[[str], None] | None
+) -> Pipeline:
+    """A pipeline that undoes `attempt` (no window check: undoing is always allowed), with that
+    attempt's baseline health, so the re-verification looks for what is still worse than before."""
     p = Pipeline(ctx, d, attempt, True, progress, lambda: datetime.now(UTC), say or (lambda _t: None))
     baseline = [s for s in d.steps if s.attempt == attempt and s.step == Step.BASELINE.value and s.run_id]
     if baseline and baseline[-1].run_id is not None:
         p.baseline = _statuses_of(ctx, baseline[-1].run_id)
-    try:
-        store.acquire(ctx.db, d.row.id, list(d.row.hosts), store.holder_id(), ctx.actor.login)
-    except store.LockHeld as held:
+    return p
+
+
+def _undo(p: Pipeline, current: ChangeState, message: str) -> PipelineReport:
+    """Roll back from the attempt's snapshot (or the rollback playbook), then verify the previous state."""
+    if p.rollback() and p.verify(Step.REVERIFY):
+        return _finish(p, current, Action.ROLL_BACK, ChangeState.ROLLED_BACK, 0, message)
+    if current is ChangeState.FAILED:
+        return _report(p, 1, "THE ROLLBACK COULD NOT BE VERIFIED; the change stays failed")
+    return _finish(
+        p,
+        current,
+        Action.FAIL,
+        ChangeState.FAILED,
+        1,
+        f"THE ROLLBACK COULD NOT BE VERIFIED: restore by hand (see oaops change show {p.d.row.id})",
+    )
+
+
+def resolve(
+    ctx: Context,
+    change_id: str,
+    *,
+    rollback: bool,
+    comment: str = "",
+    progress: ProgressFn | None = None,
+    say: Callable[[str], None] | None = None,
+) -> PipelineReport:
+    """`oaops change resolve`: a system manager's signed decision on an interrupted change (issue 15).
+    --rollback undoes the interrupted attempt as the pipeline does (snapshot restore or the rollback
+    playbook, then verification) and ends rolled_back (failed when that cannot be verified);
+    --failed leaves the hosts as they are and ends failed. Then the hosts' locks are released."""
+    ctx.require(RESOLVE)
+    d = detail_of(ctx, change_id)
+    if ChangeState(d.row.state) is not ChangeState.INTERRUPTED:
+        raise InputError(
+            f"change {d.row.id}", f"is {d.row.state}; only an interrupted change is resolved", next_hint(d)
+        )
+    verb = "rollback" if rollback else "failed"
+    if rollback:
+        check_paths(ctx, d.request, f"change {d.row.id}")
+    decision = signed(ctx, d, Kind.CHANGE_RESOLVE, verb, d.approval_hash, d.row.hosts, comment)
+    other = store.claim(ctx.db, d.row.id, store.holder_id())
+    if other:
         raise InputError(
             f"change {d.row.id}",
-            f"{', '.join(held.hosts)} are being changed by {held.change_id}",
-            f"wait for {held.change_id} to finish",
-        ) from None
+            f"is being resolved right now by another process ({other})",
+            f"wait for it to finish: oaops change show {d.row.id}",
+        )
     try:
         with ctx.db.transaction() as session:
-            store.note(session, d.row.id, ctx.actor.login, "rollback.requested", reason, {"attempt": attempt})
-        current = ChangeState(d.row.state)
-        if p.rollback() and p.verify(Step.REVERIFY):
-            return _finish(
-                p,
-                current,
-                Action.ROLL_BACK,
-                ChangeState.ROLLED_BACK,
-                0,
-                "rolled back by hand and the previous state verified",
-            )
-        if current is ChangeState.FAILED:
-            return _report(p, 1, "THE ROLLBACK COULD NOT BE VERIFIED; the change stays failed")
+            attempt = store.attempts(session, d.row.id)
+            decide.record(session, ctx, decision)
+            store.note(session, d.row.id, ctx.actor.login, "resolve", comment, {"decision": verb, "attempt": attempt})
+        decide.checkpoint(ctx)
+        p = _undoing(ctx, d, attempt, progress, say)
+        if rollback:
+            return _undo(p, ChangeState.INTERRUPTED, "rolled back by decision and the previous state verified")
         return _finish(
             p,
-            current,
+            ChangeState.INTERRUPTED,
             Action.FAIL,
             ChangeState.FAILED,
-            1,
-            "THE ROLLBACK COULD NOT BE VERIFIED: restore by hand (see oaops change show)",
+            0,
+            f"failed by decision; the hosts are left as they are and released (restore by hand if needed: "
+            f"oaops change show {d.row.id})",
         )
     finally:
-        store.release(ctx.db, d.row.id, ctx.actor.login)
+        # the hosts stay held for as long as the change is interrupted (a decision that broke off)
+        if detail_of(ctx, d.row.id).row.state != ChangeState.INTERRUPTED.value:
+            store.release(ctx.db, d.row.id, ctx.actor.login)
 
 
 def _statuses_of(ctx: Context, run_id: int) -> dict[str, str]:

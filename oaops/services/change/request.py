@@ -339,9 +339,12 @@ def unit_scope(ctx: Context, hosts: Sequence[inv.InventoryHost] | None, names: S
 # ---- what an approval binds to ----------------------------------------------------------------
 
 
-def content_manifest(root: Path, request: dict[str, Any], hosts: Sequence[str]) -> dict[str, Any]:
+def content_manifest(
+    root: Path, request: dict[str, Any], hosts: Sequence[str], inventory: Path | None = None
+) -> dict[str, Any]:
     """The files of the playbook(s) involved (playbook, the roles and modules they use, the rollback
-    playbook, the verification tests) with their sha256, plus variables, limit and resolved hosts."""
+    playbook, the verification tests) with their sha256, plus variables, limit and resolved hosts,
+    and (given the inventory) the inventory content that applies to those hosts."""
     files: dict[str, str] = {}
     queue: list[Path] = [root / "playbooks" / request["playbook"]]
     rollback = request.get("rollback") or {}
@@ -376,7 +379,27 @@ def content_manifest(root: Path, request: dict[str, Any], hosts: Sequence[str]) 
         "rollback": rollback,
         "verify": verify,
         "snapshot": request.get("snapshot") or {},
-    }
+    } | ({"inventory": inventory_part(root, inventory, hosts)} if inventory is not None else {})
+
+
+def inventory_part(root: Path, inventory: Path, hosts: Sequence[str]) -> dict[str, Any]:
+    """Issue 15, R18: what the inventory says about the change's hosts decides what the change does
+    (a mode in group_vars), so the approval binds it: the inventory's own files (host entries,
+    inline vars), the group_vars and host_vars that apply to the hosts (beside the inventory and
+    beside the playbooks, as Ansible reads them), each by its bytes (a vaulted file or value by
+    its ciphertext: nothing is decrypted to be hashed), and the groups each host is in."""
+    known = {h.name: h for h in inv.resolve(root, inventory, None, with_vars=False)}
+    mine = [known[n] for n in hosts if n in known]
+    base = inventory if inventory.is_dir() else inventory.parent
+    paths = [*inv.source_files(inventory), *inv.vars_files(base, mine), *inv.vars_files(root / "playbooks", mine)]
+    top = root.resolve()
+    files = {}
+    for path in paths:
+        full = path.resolve()
+        rel = str(full.relative_to(top)) if full.is_relative_to(top) else str(full)
+        files[rel] = hashlib.sha256(full.read_bytes()).hexdigest()
+    groups = {n: sorted({*known[n].groups, "all"}) if n in known else [] for n in sorted(hosts)}
+    return {"files": dict(sorted(files.items())), "groups": groups}
 
 
 def content_hash(manifest: dict[str, Any]) -> str:
