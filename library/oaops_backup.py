@@ -151,6 +151,13 @@ options:
     description: Apply retention after O(action=backup).
     type: bool
     default: true
+  sweep_partials:
+    description:
+      - O(action=backup) only; the caller holds a lock on the targets (oaops does), so every
+        C(<set_id>.partial/) folder was left by a killed backup and is removed now, reported under
+        RV(oaops.pruned) with C(state=partial). Without it such a folder is removed once a day old.
+    type: bool
+    default: false
   verify:
     description:
       - O(action=backup) only; restore-verify each new complete set in the same call, before retention,
@@ -1156,7 +1163,8 @@ class Job:
 
     def backup(self):
         sets, verified, pruned, would_prune, existing = [], [], [], [], []
-        for target in self.selected():
+        targets = self.selected()
+        for target in targets:
             summary = self.plan_target(target) if self.check else self.backup_target(target)
             sets.append(summary)
             if summary["status"] == "failed":
@@ -1168,6 +1176,9 @@ class Job:
                     self.failures.append(
                         f"verify of target {target['name']} set {summary['set_id']} failed: {result['reason']}"
                     )
+        # Retention only once every new set is written and verified: a call killed mid-way (any
+        # target's dump or verify) has pruned nothing, so no recorded set is gone behind the records.
+        for target, summary in zip(targets, sets):
             if self.params["prune"]:
                 for item in self.retention(target):
                     (would_prune if self.check else pruned).append(item)
@@ -1324,21 +1335,28 @@ class Job:
         keep = self.keep(target)
         sets = self.list_sets(target["name"])
         now = utcnow()
-        view = []
+        view, prune = [], []
         for s in sets:
+            if s["state"] == "partial" and self.params["sweep_partials"]:
+                # the caller holds the target's lock: no live backup writes this folder
+                prune.append((s["id"], "incomplete set left by an interrupted backup"))
+                continue
             if s["state"] == "partial" and (now - s["at"]).total_seconds() < STALE_PARTIAL_S:
-                continue  # maybe still being written
+                continue  # maybe still being written (by a run that holds no lock on the target)
             bad = {"partial": "incomplete set left by an interrupted backup", "failed": "failed backup"}.get(s["state"])
             if s["verified"] is False:
                 bad = "restore verification failed"
             view.append(
                 {"id": s["id"], "at": s["at"], "good": bad is None, "verified": bool(s["verified"]), "bad": bad}
             )
-        _, prune = gfs_plan(view, keep["daily"], keep["weekly"], keep["monthly"], _local_zone())
+        prune += gfs_plan(view, keep["daily"], keep["weekly"], keep["monthly"], _local_zone())[1]
         paths = {s["id"]: s["path"] for s in sets}
+        states = {s["id"]: s["state"] for s in sets}
         out = []
         for set_id, reason in prune:
             item = {"target": target["name"], "set_id": set_id, "location": paths[set_id], "reason": reason}
+            if states[set_id] != "ok":
+                item.update(state=states[set_id], started_at=iso(set_time(set_id)), type=target["type"])
             if not self.check:
                 shutil.rmtree(paths[set_id])
                 self.changed = True
@@ -1993,6 +2011,7 @@ ARGUMENT_SPEC = dict(
     keep_weekly=dict(type="int", default=4),
     keep_monthly=dict(type="int", default=6),
     prune=dict(type="bool", default=True),
+    sweep_partials=dict(type="bool", default=False),
     verify=dict(type="bool", default=False),
     sets=dict(
         type="list",

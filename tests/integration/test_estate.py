@@ -59,6 +59,15 @@ def fingerprint(node: SshHost) -> str:
     return hostkeys.fingerprint(*node.host_key.with_suffix(".pub").read_text().split()[:2])
 
 
+@pytest.mark.parametrize("kind", ["ed25519", "ecdsa", "rsa"])
+def test_fingerprints_are_what_ssh_keygen_shows(tmp_path: Path, kind: str) -> None:
+    key = tmp_path / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-f", str(key)], check=True)
+    shown = subprocess.run(["ssh-keygen", "-lf", str(key.with_suffix(".pub"))], capture_output=True, text=True).stdout
+    keytype, blob = key.with_suffix(".pub").read_text().split()[:2]
+    assert hostkeys.fingerprint(keytype, blob) == f"{shown.split()[1]} {shown.split()[-1]}"
+
+
 def test_ansible_cfg_checks_host_keys_against_the_projects_known_hosts() -> None:
     """Plain ansible-playbook from the project root reads var/ssh/known_hosts, strictly."""
     text = (ROOT / "ansible.cfg").read_text()

@@ -165,6 +165,9 @@ def run(
         extravars={
             **({"oa_backup_only": list(targets)} if targets else {}),
             **({"oa_backup_verify": True} if verify else {}),
+            # the run holds each target's lock (below): an incomplete set is a killed run's, removed
+            # and recorded as interrupted now rather than a day later (issue 15)
+            **({} if check else {"oa_backup_sweep_partials": True}),
         },
         forks=forks or settings.forks,
         check=check,
