@@ -151,11 +151,13 @@ options:
     description: Apply retention after O(action=backup).
     type: bool
     default: true
-  sweep_partials:
+  locked:
     description:
-      - O(action=backup) only; the caller holds a lock on the targets (oaops does), so every
-        C(<set_id>.partial/) folder was left by a killed backup and is removed now, reported under
-        RV(oaops.pruned) with C(state=partial). Without it such a folder is removed once a day old.
+      - The caller holds a lock on each target for the whole call (oaops does), so what a killed
+        run left for these targets is removed now rather than after a grace period. O(action=backup)
+        removes every C(<set_id>.partial/) folder (reported under RV(oaops.pruned) with C(state=partial);
+        otherwise such a folder waits a day); O(action=verify) drops every scratch database named for this
+        host and target (otherwise one waits three step timeouts).
     type: bool
     default: false
   verify:
@@ -449,19 +451,29 @@ def artefact_digest(path):
     return digest, size, None
 
 
-def scratch_name(prefix):
-    """`<prefix><unix time>_<random>`: the birth time lets a later run drop one a killed run left."""
-    return f"{prefix}{int(time.time())}_{secrets.token_hex(3)}"
+def scratch_tag(host_label, target_name):
+    """8 hex digits naming the (host, target) a scratch database belongs to: the run holding that
+    pair's lock knows every database with its tag was left by a killed run."""
+    return hashlib.sha256(f"{host_label}/{target_name}".encode()).hexdigest()[:8]
 
 
-SCRATCH_RE = re.compile(r"^oaops_(?:verify|restore)_(?:(\d{10})_[0-9a-f]{6}|[0-9a-f]{8})$")
+def scratch_name(prefix, tag=None):
+    """`<prefix><unix time>_<random>[_<tag>]`: the birth time lets a later run drop one a killed run
+    left; the tag lets the next run of the same target drop it at once."""
+    return f"{prefix}{int(time.time())}_{secrets.token_hex(3)}" + (f"_{tag}" if tag else "")
 
 
-def abandoned(name, now, older_than):
-    """True for a scratch/staging database of a run that cannot still be working on it."""
+SCRATCH_RE = re.compile(r"^oaops_(?:verify|restore)_(?:(\d{10})_[0-9a-f]{6}(?:_([0-9a-f]{8}))?|[0-9a-f]{8})$")
+
+
+def abandoned(name, now, older_than, mine=None):
+    """True for a scratch/staging database of a run that cannot still be working on it: old enough,
+    or tagged `mine` (the caller holds that target's lock, so no live run uses it)."""
     m = SCRATCH_RE.match(name)
     if not m:
         return False
+    if mine and m.group(2) == mine:
+        return True
     # Names from before the birth time was recorded carry none: only a dead run leaves them.
     return m.group(1) is None or now - int(m.group(1)) > older_than
 
@@ -820,6 +832,9 @@ class Job:
         except StepFailed:  # before PostgreSQL 13
             self.psql(target, f"DROP DATABASE IF EXISTS {pg_ident(name)};", what=f"dropping database {name}")
 
+    def tag(self, target):
+        return scratch_tag(self.params["host_label"], target["name"])
+
     def sweep_scratch(self, target, kind):
         """Drop scratch and staging databases a killed verify or restore left behind (once per
         target and call). One still in use is younger than a few step timeouts: it is kept."""
@@ -838,8 +853,9 @@ class Job:
             )
             names = [row[0] for row in rows]
         now = int(time.time())
+        mine = self.tag(target) if self.params["locked"] else None
         for name in names:
-            if abandoned(name, now, 3 * self.timeout):
+            if abandoned(name, now, 3 * self.timeout, mine):
                 (self.pg_drop if kind == "postgresql" else self.my_drop)(target, name)
                 self.swept.append({"target": target["name"], "database": name})
                 self.changed = True
@@ -1337,7 +1353,7 @@ class Job:
         now = utcnow()
         view, prune = [], []
         for s in sets:
-            if s["state"] == "partial" and self.params["sweep_partials"]:
+            if s["state"] == "partial" and self.params["locked"]:
                 # the caller holds the target's lock: no live backup writes this folder
                 prune.append((s["id"], "incomplete set left by an interrupted backup"))
                 continue
@@ -1497,7 +1513,7 @@ class Job:
         """Restore a dump into a scratch database created for it, count, compare, drop it."""
         item = art["name"]
         self.sweep_scratch(target, manifest["type"])
-        scratch = scratch_name(SCRATCH_PREFIX)
+        scratch = scratch_name(SCRATCH_PREFIX, self.tag(target))
         if manifest["type"] == "postgresql":
             self.psql(
                 target,
@@ -2011,7 +2027,7 @@ ARGUMENT_SPEC = dict(
     keep_weekly=dict(type="int", default=4),
     keep_monthly=dict(type="int", default=6),
     prune=dict(type="bool", default=True),
-    sweep_partials=dict(type="bool", default=False),
+    locked=dict(type="bool", default=False),
     verify=dict(type="bool", default=False),
     sets=dict(
         type="list",

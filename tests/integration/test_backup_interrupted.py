@@ -8,6 +8,7 @@ in the same call, which is exactly when retention used to prune behind it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -223,3 +224,33 @@ def test_two_backup_runs_at_once_get_their_own_sets_and_a_third_on_a_held_target
     assert code == 0, out + err
     assert sorted(i["backup"]["id"] for i in json.loads(out)["items"]) == sorted(b["id"] for b in sets)
     assert not [p for p in backups.rglob("*.partial")]
+
+
+def test_the_next_verify_of_a_target_drops_the_scratch_database_its_killed_verify_left(
+    tmp_path: Path, database: str
+) -> None:
+    """A verify killed mid-restore leaves a young scratch database named for its host and target;
+    the next verify of that target holds the target's lock, so it drops it at once (not three step
+    timeouts later), and leaves a young one of another target, which may be in use, alone."""
+    site, inventory, _ = pg_site(tmp_path, database)
+    code, out, err = cli(site, ["backup", "run", "--target", "oa_pg", "--json", "-i", str(inventory)])
+    assert code == 0, out + err
+    (made,) = json.loads(out)["backups"]
+    now = int(time.time())
+
+    def tag(target: str) -> str:  # the module's scratch_tag: sha256("<host>/<target>")[:8]
+        return hashlib.sha256(f"oa1/{target}".encode()).hexdigest()[:8]
+
+    dead = f"oaops_verify_{now}_{os.getpid() % 0xFFFFFF:06x}_{tag('oa_pg')}"
+    other = f"oaops_verify_{now}_{os.getpid() % 0xFFFFFF:06x}_{tag('oa_other')}"
+    for name in (dead, other):
+        psql("postgres", f"CREATE DATABASE {name}")
+    try:
+        code, out, err = cli(site, ["backup", "verify", str(made["id"]), "--json", "-i", str(inventory)])
+        assert code == 0, out + err
+        left = set(psql("postgres", "SELECT datname FROM pg_database").split())
+        assert dead not in left and other in left
+        assert not [d for d in left if d.startswith("oaops_verify_") and d.endswith(tag("oa_pg"))]
+    finally:
+        demo_data.drop_postgres(dead)
+        demo_data.drop_postgres(other)
