@@ -78,6 +78,20 @@ def test_ansible_cfg_checks_host_keys_against_the_projects_known_hosts() -> None
     assert "-o UserKnownHostsFile=var/ssh/known_hosts" in text
 
 
+def test_testinfra_gets_a_copy_of_ansible_cfg_naming_the_sites_known_hosts(tmp_path: Path) -> None:
+    """pytest-testinfra reads ssh_args from ansible.cfg only (not ANSIBLE_SSH_ARGS): a change's
+    tests reach their hosts through the same known_hosts as its playbook runs."""
+    import configparser
+
+    copy = hostkeys.config_copy(ROOT / "ansible.cfg", tmp_path / "run" / "ansible.cfg", tmp_path / "kh")
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(copy)
+    assert f"UserKnownHostsFile={tmp_path / 'kh'}" in parser.get("ssh_connection", "ssh_args")
+    assert "StrictHostKeyChecking=yes" in parser.get("ssh_connection", "ssh_args")
+    assert parser.get("defaults", "library") == str(ROOT / "library")
+    assert parser.get("defaults", "host_key_checking") == "True"
+
+
 def test_trust_then_run_then_a_changed_key_is_unreachable_and_refused_until_replaced(
     host: SshHost, site: Site, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
