@@ -9,15 +9,8 @@ from rich.table import Table
 
 from oaops.cli.common import ONE_LINE, call
 from oaops.cli.render import err, lit, literal, out, print_json
+from oaops.rules import labels
 from oaops.services import estate
-
-STATUS_ZH = {
-    "trusted": "已信任",
-    "replaced": "已替换",
-    "unchanged": "未变",
-    "unreachable": "不可达",
-    "local": "本地连接",
-}
 
 
 @click.group(
@@ -49,7 +42,7 @@ def trust(hosts: tuple[str, ...], replace: bool, inventory: Path | None, as_json
         shown = "\n".join(h.fingerprints) or h.reason
         if h.replaced:
             shown += "\n(was " + ", ".join(h.replaced) + ")"
-        table.add_row(h.host, h.address or "-", f"{h.status} {STATUS_ZH.get(h.status, '')}", shown)
+        table.add_row(h.host, h.address or "-", labels.both(h.status, "host_key"), shown)
     out.print(table)
     for h in report.hosts:
         if h.status == "unreachable":
