@@ -151,6 +151,15 @@ options:
     description: Apply retention after O(action=backup).
     type: bool
     default: true
+  locked:
+    description:
+      - The caller holds a lock on each target for the whole call (oaops does), so what a killed
+        run left for these targets is removed now rather than after a grace period. O(action=backup)
+        removes every C(<set_id>.partial/) folder (reported under RV(oaops.pruned) with C(state=partial);
+        otherwise such a folder waits a day); O(action=verify) drops every scratch database named for this
+        host and target (otherwise one waits three step timeouts).
+    type: bool
+    default: false
   verify:
     description:
       - O(action=backup) only; restore-verify each new complete set in the same call, before retention,
@@ -442,19 +451,29 @@ def artefact_digest(path):
     return digest, size, None
 
 
-def scratch_name(prefix):
-    """`<prefix><unix time>_<random>`: the birth time lets a later run drop one a killed run left."""
-    return f"{prefix}{int(time.time())}_{secrets.token_hex(3)}"
+def scratch_tag(host_label, target_name):
+    """8 hex digits naming the (host, target) a scratch database belongs to: the run holding that
+    pair's lock knows every database with its tag was left by a killed run."""
+    return hashlib.sha256(f"{host_label}/{target_name}".encode()).hexdigest()[:8]
 
 
-SCRATCH_RE = re.compile(r"^oaops_(?:verify|restore)_(?:(\d{10})_[0-9a-f]{6}|[0-9a-f]{8})$")
+def scratch_name(prefix, tag=None):
+    """`<prefix><unix time>_<random>[_<tag>]`: the birth time lets a later run drop one a killed run
+    left; the tag lets the next run of the same target drop it at once."""
+    return f"{prefix}{int(time.time())}_{secrets.token_hex(3)}" + (f"_{tag}" if tag else "")
 
 
-def abandoned(name, now, older_than):
-    """True for a scratch/staging database of a run that cannot still be working on it."""
+SCRATCH_RE = re.compile(r"^oaops_(?:verify|restore)_(?:(\d{10})_[0-9a-f]{6}(?:_([0-9a-f]{8}))?|[0-9a-f]{8})$")
+
+
+def abandoned(name, now, older_than, mine=None):
+    """True for a scratch/staging database of a run that cannot still be working on it: old enough,
+    or tagged `mine` (the caller holds that target's lock, so no live run uses it)."""
     m = SCRATCH_RE.match(name)
     if not m:
         return False
+    if mine and m.group(2) == mine:
+        return True
     # Names from before the birth time was recorded carry none: only a dead run leaves them.
     return m.group(1) is None or now - int(m.group(1)) > older_than
 
@@ -813,6 +832,9 @@ class Job:
         except StepFailed:  # before PostgreSQL 13
             self.psql(target, f"DROP DATABASE IF EXISTS {pg_ident(name)};", what=f"dropping database {name}")
 
+    def tag(self, target):
+        return scratch_tag(self.params["host_label"], target["name"])
+
     def sweep_scratch(self, target, kind):
         """Drop scratch and staging databases a killed verify or restore left behind (once per
         target and call). One still in use is younger than a few step timeouts: it is kept."""
@@ -831,8 +853,9 @@ class Job:
             )
             names = [row[0] for row in rows]
         now = int(time.time())
+        mine = self.tag(target) if self.params["locked"] else None
         for name in names:
-            if abandoned(name, now, 3 * self.timeout):
+            if abandoned(name, now, 3 * self.timeout, mine):
                 (self.pg_drop if kind == "postgresql" else self.my_drop)(target, name)
                 self.swept.append({"target": target["name"], "database": name})
                 self.changed = True
@@ -1156,7 +1179,8 @@ class Job:
 
     def backup(self):
         sets, verified, pruned, would_prune, existing = [], [], [], [], []
-        for target in self.selected():
+        targets = self.selected()
+        for target in targets:
             summary = self.plan_target(target) if self.check else self.backup_target(target)
             sets.append(summary)
             if summary["status"] == "failed":
@@ -1168,6 +1192,9 @@ class Job:
                     self.failures.append(
                         f"verify of target {target['name']} set {summary['set_id']} failed: {result['reason']}"
                     )
+        # Retention only once every new set is written and verified: a call killed mid-way (any
+        # target's dump or verify) has pruned nothing, so no recorded set is gone behind the records.
+        for target, summary in zip(targets, sets):
             if self.params["prune"]:
                 for item in self.retention(target):
                     (would_prune if self.check else pruned).append(item)
@@ -1324,21 +1351,28 @@ class Job:
         keep = self.keep(target)
         sets = self.list_sets(target["name"])
         now = utcnow()
-        view = []
+        view, prune = [], []
         for s in sets:
+            if s["state"] == "partial" and self.params["locked"]:
+                # the caller holds the target's lock: no live backup writes this folder
+                prune.append((s["id"], "incomplete set left by an interrupted backup"))
+                continue
             if s["state"] == "partial" and (now - s["at"]).total_seconds() < STALE_PARTIAL_S:
-                continue  # maybe still being written
+                continue  # maybe still being written (by a run that holds no lock on the target)
             bad = {"partial": "incomplete set left by an interrupted backup", "failed": "failed backup"}.get(s["state"])
             if s["verified"] is False:
                 bad = "restore verification failed"
             view.append(
                 {"id": s["id"], "at": s["at"], "good": bad is None, "verified": bool(s["verified"]), "bad": bad}
             )
-        _, prune = gfs_plan(view, keep["daily"], keep["weekly"], keep["monthly"], _local_zone())
+        prune += gfs_plan(view, keep["daily"], keep["weekly"], keep["monthly"], _local_zone())[1]
         paths = {s["id"]: s["path"] for s in sets}
+        states = {s["id"]: s["state"] for s in sets}
         out = []
         for set_id, reason in prune:
             item = {"target": target["name"], "set_id": set_id, "location": paths[set_id], "reason": reason}
+            if states[set_id] != "ok":
+                item.update(state=states[set_id], started_at=iso(set_time(set_id)), type=target["type"])
             if not self.check:
                 shutil.rmtree(paths[set_id])
                 self.changed = True
@@ -1479,7 +1513,7 @@ class Job:
         """Restore a dump into a scratch database created for it, count, compare, drop it."""
         item = art["name"]
         self.sweep_scratch(target, manifest["type"])
-        scratch = scratch_name(SCRATCH_PREFIX)
+        scratch = scratch_name(SCRATCH_PREFIX, self.tag(target))
         if manifest["type"] == "postgresql":
             self.psql(
                 target,
@@ -1993,6 +2027,7 @@ ARGUMENT_SPEC = dict(
     keep_weekly=dict(type="int", default=4),
     keep_monthly=dict(type="int", default=6),
     prune=dict(type="bool", default=True),
+    locked=dict(type="bool", default=False),
     verify=dict(type="bool", default=False),
     sets=dict(
         type="list",

@@ -192,3 +192,15 @@ def _outside(real: Path, allowed: Sequence[Path]) -> Path | None:
                 if path.is_symlink() and not inside(path.resolve()):
                     return path
     return None
+
+
+# Issue 15: the SSH host keys the estate's connections accept. ansible.cfg names this same path
+# relative to the project root; OAOPS_KNOWN_HOSTS moves it (tests, a read-only checkout).
+KNOWN_HOSTS = "var/ssh/known_hosts"
+KNOWN_HOSTS_ENV = "OAOPS_KNOWN_HOSTS"
+
+
+def known_hosts(root: Path, env: Mapping[str, str]) -> Path:
+    """The site's known_hosts file: OAOPS_KNOWN_HOSTS (relative to the project root), else var/ssh/known_hosts."""
+    path = Path(env.get(KNOWN_HOSTS_ENV) or KNOWN_HOSTS).expanduser()
+    return path if path.is_absolute() else root / path

@@ -17,7 +17,7 @@ EXIT_INTERNAL = 3
 # imports of audits, reports and changes (about half a second of start-up).
 COMMANDS = (
     # jobs
-    "init", "health", "backup", "audit", "change", "fault", "problem", "notify", "key",
+    "init", "health", "backup", "audit", "change", "fault", "problem", "notify", "key", "estate",
     # records
     "log", "review", "report", "demo", "runs", "schedule", "journal", "db", "prune",
     # the web console
@@ -38,6 +38,7 @@ SUMMARY: dict[str, str] = {
     "problem": "The problem library (问题库, R14-R16): hazards and faults not fixed at once, tracked until a group "
     "admin who is not the owner verifies them.",
     "notify": "Notifications (通知, R13) through Apprise: e-mail, DingTalk, WeCom, Feishu, webhooks.",
+    "estate": "The estate's SSH host keys (主机密钥): only hosts whose key the site trusted are reached.",
     "key": "Signing keys (签名密钥): each user's `signing_key:` in oaops.yml signs their decisions.",
     "log": "The daily management log (日常管理日志, R3.1): what the records say about a day, plus the technicians' "
     "own entries.",

@@ -18,6 +18,11 @@ _BY_KIND: dict[tuple[str, str], str] = {
     ("fault", "closed"): "已关闭",
     ("problem", "new"): "新登记",
     ("waiver", "requested"): "待审批",
+    # SSH host keys (oaops estate trust, issue 15)
+    ("host_key", "trusted"): "已信任",
+    ("host_key", "replaced"): "已替换",
+    ("host_key", "unchanged"): "未变",
+    ("host_key", "local"): "本地连接",
 }
 
 ZH: dict[str, str] = {

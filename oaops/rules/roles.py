@@ -80,6 +80,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "notify.test": frozenset({Role.TECHNICIAN, Role.GROUP_ADMIN, Role.SYSTEM_MANAGER}),
     # R8, R9: the group admin sets the web console's passwords and TOTP secrets (each user their own too).
     "web.users": frozenset({Role.GROUP_ADMIN}),
+    # Issue 15: which machine receives the estate's credentials is a security decision: the system
+    # manager in charge (R5) and the group admin who owns safe operation and security (R9).
+    "estate.trust": frozenset({Role.SYSTEM_MANAGER, Role.GROUP_ADMIN}),
 }
 
 UNIT_SCOPED = frozenset({Role.UNIT_ADMIN})
@@ -129,6 +132,7 @@ ACTION_WORDS = {
     "notify.retry": "retry notifications",
     "notify.test": "send test notifications",
     "web.users": "set another user's web console password or TOTP",
+    "estate.trust": "trust SSH host keys",
 }
 
 

@@ -7,6 +7,7 @@ store skips event uuids it already holds, so ingest is idempotent.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -100,7 +101,13 @@ def backup_from(res: dict[str, Any]) -> BackupPayload | None:
         return [x for x in value if isinstance(x, dict)] if isinstance(value, list) else []
 
     return BackupPayload(
-        str(payload["kind"]), items("sets"), items("pruned"), items("results"), items("verified"), items("existing")
+        str(payload["kind"]),
+        items("sets"),
+        items("pruned"),
+        items("results"),
+        items("verified"),
+        items("existing"),
+        dir=str(clean.get("dir") or ""),
     )
 
 
@@ -117,6 +124,29 @@ def with_output_tail(msg: str, res: dict[str, Any], lines: int = 3, limit: int =
             return f"{msg} — {key}: {tail}" if msg else f"{key}: {tail}"
         return msg
     return msg
+
+
+def host_key_reason(msg: str, host: str) -> str:
+    """ssh's host key refusal, which Ansible reports as unreachable under a box of @ signs, as one
+    line first (issue 15): what happened and how to re-trust the host after checking its key."""
+    if "Host key verification failed" not in msg and "REMOTE HOST IDENTIFICATION HAS CHANGED" not in msg:
+        return msg
+    changed = "REMOTE HOST IDENTIFICATION HAS CHANGED" in msg
+    found = re.search(r"(SHA256:[A-Za-z0-9+/=]+)", msg)
+    offered = f" (it now offers {found.group(1)})" if found else ""
+    if changed:
+        head = (
+            f"host key verification failed: the SSH host key of {host} changed{offered}; check the new "
+            f"fingerprint out of band, then `oaops estate trust {host} --replace`"
+        )
+    else:
+        head = (
+            f"host key verification failed: {host} is not in the site's known_hosts; "
+            f"`oaops estate trust {host}` after checking its fingerprint"
+        )
+    # ssh's own last words, without its box of @ signs (the whole text stays in the task's result)
+    said = [line.strip() for line in msg.splitlines() if line.strip() and not line.strip().startswith("@")]
+    return f"{head} — ssh: {' '.join(said[-2:])}" if said else head
 
 
 def task_record(event: dict[str, Any]) -> TaskRecord | None:
@@ -149,6 +179,8 @@ def task_record(event: dict[str, Any]) -> TaskRecord | None:
     msg = res.get("msg") or res.get("reason") or ""
     if status in ("failed", "unreachable"):
         msg = with_output_tail(str(msg), res)
+    if status == "unreachable":
+        msg = host_key_reason(str(msg), str(data.get("host") or "HOST"))
     if hidden:
         msg = ""
     start, end = _time(data.get("start")), _time(data.get("end"))

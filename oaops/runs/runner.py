@@ -21,7 +21,7 @@ import yaml
 from oaops.config_estate import VaultId
 from oaops.errors import RecordWriteError
 from oaops.rules.runs import RunStatus, Trigger, from_runner
-from oaops.runs import vault
+from oaops.runs import hostkeys, vault
 from oaops.runs.ingest import ProgressFn, Recorder
 from oaops.runs.inventory import configure_ansible
 from oaops.runs.recover import scrub_secrets, stop_orphans
@@ -125,8 +125,10 @@ def start(
     spec: RunSpec,
     batch_size: int = 200,
     progress: ProgressFn | None = None,
+    known_hosts: Path | None = None,
 ) -> RunOutcome:
-    """Run a playbook and record it. The Run row is committed as running before Ansible starts."""
+    """Run a playbook and record it. The Run row is committed as running before Ansible starts.
+    `known_hosts`: the site's host keys (`Context.known_hosts`), the only ones ssh accepts."""
     playbook = Path(spec.playbook) if Path(spec.playbook).is_absolute() else root / "playbooks" / spec.playbook
     shown = spec.playbook if Path(spec.playbook).is_absolute() else f"playbooks/{spec.playbook}"
     with db.transaction() as session:
@@ -172,6 +174,11 @@ def start(
             # the ansible-playbook beside this interpreter, so an unactivated venv still works
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
+        # ansible.cfg names var/ssh/known_hosts relative to the project root; the site's setting
+        # may put it elsewhere, so the run gets it absolute (an inventory's ansible_ssh_args wins)
+        args = hostkeys.ssh_args(root / "ansible.cfg", known_hosts) if known_hosts is not None else None
+        if args is not None:
+            envvars["ANSIBLE_SSH_ARGS"] = args
         # pexpect looks the command up on this process's PATH, not envvars': cron and an
         # unactivated venv run `.venv/bin/oaops` without .venv/bin on it
         beside = str(Path(sys.executable).parent)

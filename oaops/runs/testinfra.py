@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from oaops.rules.runs import RunStatus, Trigger
+from oaops.runs import hostkeys
 from oaops.runs.ingest import ProgressFn
 from oaops.runs.recover import stop_orphans
 from oaops.runs.redact import scrub_text
@@ -65,8 +66,11 @@ def start(
     actor: str,
     spec: TestSpec,
     progress: ProgressFn | None = None,
+    known_hosts: Path | None = None,
 ) -> TestOutcome:
-    """Run the tests and record them. The Run row is committed as running before pytest starts."""
+    """Run the tests and record them. The Run row is committed as running before pytest starts.
+    `known_hosts`: the site's host keys; testinfra's ssh reads ssh_args from ansible.cfg only, so it
+    gets a copy of the project's ansible.cfg naming the file absolute."""
     with db.transaction() as session:
         run_id = store_runs.create(
             session,
@@ -95,7 +99,7 @@ def start(
             _command(root, spec, junit),
             capture_output=True,
             text=True,
-            env=_environment(root, spec, data_dir),
+            env=_environment(root, spec, data_dir, known_hosts),
             cwd=str(root),
             check=False,
         )
@@ -177,10 +181,13 @@ def _command(root: Path, spec: TestSpec, junit: Path) -> list[str]:
     ]
 
 
-def _environment(root: Path, spec: TestSpec, data_dir: Path) -> dict[str, str]:
+def _environment(root: Path, spec: TestSpec, data_dir: Path, known_hosts: Path | None) -> dict[str, str]:
+    cfg = root / "ansible.cfg"
+    if known_hosts is not None:
+        cfg = hostkeys.config_copy(cfg, data_dir / "ansible.cfg", known_hosts)
     return {
         **os.environ,
-        "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
+        "ANSIBLE_CONFIG": str(cfg),
         # in every process pytest starts (Ansible's too), so recovery's stop_orphans finds them
         "OAOPS_RUN_DIR": f"{data_dir}/",
         **spec.env,

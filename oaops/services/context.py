@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from oaops import config as config_mod
-from oaops import signing
+from oaops import config_estate, signing
 from oaops.config import Config, User
 from oaops.config_estate import place
 from oaops.errors import PermissionDenied
@@ -47,6 +47,11 @@ class Context:
     @property
     def root(self) -> Path:
         return self.config.root
+
+    @property
+    def known_hosts(self) -> Path:
+        """The site's SSH known_hosts (issue 15): every run's ssh accepts only the keys in it."""
+        return config_estate.known_hosts(self.root, os.environ)
 
     @property
     def db(self) -> Database:
@@ -95,13 +100,17 @@ class Context:
             spec,
             batch_size=settings.event_batch_size,
             progress=progress,
+            known_hosts=self.known_hosts,
         )
 
     def start_tests(self, spec: testinfra.TestSpec, progress: ProgressFn | None = None) -> testinfra.TestOutcome:
         """The same door for pytest-testinfra files (a change's verification), recorded as a Run."""
         from oaops.runs import testinfra
 
-        return testinfra.start(self.db, self.root, self.config.settings.runs_dir, self.actor.login, spec, progress)
+        settings = self.config.settings
+        return testinfra.start(
+            self.db, self.root, settings.runs_dir, self.actor.login, spec, progress, known_hosts=self.known_hosts
+        )
 
     def require(self, action: str) -> None:
         """R8: the actor's roles must allow the action."""

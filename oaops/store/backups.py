@@ -18,6 +18,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from oaops.rules.backup import BackupStatus, Keep, VerifyStatus
+from oaops.rules.runs import RunStatus
 from oaops.rules.time import utcnow
 from oaops.store import journal
 from oaops.store.models import Backup, Journal, Run
@@ -35,6 +36,7 @@ class BackupPayload:
     results: list[dict[str, Any]] = field(default_factory=list)
     verified: list[dict[str, Any]] = field(default_factory=list)  # backup --verify: in the same call
     existing: list[dict[str, Any]] = field(default_factory=list)  # other sets on disk, to import
+    dir: str = ""  # the host's backup folder the call listed (backup kind)
 
 
 # ---- read views -------------------------------------------------------------------------------
@@ -147,6 +149,7 @@ def apply(session: Session, run_id: int, task_result_id: int | None, host: str, 
         _import(session, run_id, task_result_id, host, e, actor)
     for p in payload.pruned:
         _prune(session, run_id, host, p, actor)
+    _gone(session, run_id, host, payload, actor)
     for r in payload.results:
         if payload.kind == "backup_verify":
             _verified(session, run_id, host, r, actor)
@@ -224,9 +227,59 @@ def _add_set(
     journal.append(session, actor, "backup", row.id, action, data)
 
 
+def _gone(session: Session, run_id: int, host: str, payload: BackupPayload, actor: str) -> None:
+    """A set recorded as good under the folder the module just listed, for a target it just backed
+    up, that is on disk no more (pruned by a run killed before it reported, or removed by hand):
+    marked pruned with that reason, so `backup list` never shows as good a set whose files are gone
+    (issue 15)."""
+    if payload.kind != "backup" or not payload.dir:
+        return
+    targets = {str(s["target"]) for s in payload.sets if s.get("target")}
+    seen = {(str(x.get("target")), str(x.get("set_id"))) for x in [*payload.sets, *payload.existing, *payload.pruned]}
+    rows = session.execute(
+        select(Backup.id, Backup.target, Backup.set_id, Backup.location).where(
+            Backup.host == host,
+            Backup.target.in_(targets),
+            Backup.status == BackupStatus.OK.value,
+            Backup.pruned_at.is_(None),
+        )
+    ).all()
+    base = payload.dir.rstrip("/")
+    for backup_id, target, set_id, location in rows:
+        if (target, set_id) in seen or not str(location).startswith(f"{base}/{target}/"):
+            continue
+        reason = f"missing on disk: {location} was no complete set when run {run_id} listed {base}/{target}"
+        _set(session, backup_id, pruned_at=utcnow(), prune_run_id=run_id, prune_reason=reason)
+        journal.append(session, actor, "backup", backup_id, "missing", {"location": location, "reason": reason})
+
+
+def _interrupted_run(session: Session, at: datetime | None) -> int | None:
+    """The backup run that died while writing a set begun at `at`: the newest interrupted one
+    started before it (the set belongs to that run's story, not to the run that cleans up)."""
+    if at is None:
+        return None
+    query = select(Run.id).where(Run.kind == "backup", Run.status == RunStatus.INTERRUPTED.value, Run.started_at <= at)
+    return session.scalars(query.order_by(Run.started_at.desc()).limit(1)).first()
+
+
 def _prune(session: Session, run_id: int, host: str, p: dict[str, Any], actor: str) -> None:
     row = _find(session, host, p.get("target"), p.get("set_id"))
     reason = str(p.get("reason") or "")
+    if row is None and p.get("state") == "partial" and p.get("target") and p.get("set_id"):
+        # a backup killed mid-way left it (its run never reported the set): recorded as the failed
+        # backup it was, then as removed (issue 15)
+        set_record = {
+            "target": p["target"],
+            "set_id": p["set_id"],
+            "type": p.get("type"),
+            "status": BackupStatus.FAILED.value,
+            "reason": f"interrupted: {reason}; its files were removed by run {run_id}",
+            "location": p.get("location"),
+            "started_at": p.get("started_at"),
+        }
+        made_by = _interrupted_run(session, _time(p.get("started_at"))) or run_id
+        _add_set(session, made_by, None, host, set_record, actor, action="interrupted")
+        row = _find(session, host, p["target"], p["set_id"])
     if row is not None:
         if row.pruned_at is not None:
             return

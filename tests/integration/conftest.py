@@ -56,6 +56,8 @@ class Site:
             "OAOPS_RUNS_DIR": str(self.dir / "runs"),
             "OAOPS_SITE_KEY": str(self.dir / "site-key" / "site_ed25519"),
             "OAOPS_CHECKPOINTS": str(self.dir / "checkpoints.jsonl"),
+            # the site's host keys: never the checkout's var/ssh/known_hosts (issue 15)
+            "OAOPS_KNOWN_HOSTS": str(self.dir / "ssh" / "known_hosts"),
             "OAOPS_USER": self.login,
             # a person signs their decisions with their own key (R5, R7, R16, R18)
             "OAOPS_SIGNING_KEY": str(self.key(user)) if user else "",

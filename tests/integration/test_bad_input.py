@@ -124,6 +124,7 @@ def cases() -> Iterator[tuple[str, list[str], dict[str, str]]]:
         yield f"health --limit {v}", ["health", "--limit", v], {}
         yield f"audit --limit {v}", ["audit", "--profile", "baseline", "--limit", v], {}
         yield f"backup run --limit {v}", ["backup", "run", "--limit", v], {}
+        yield f"estate trust {v}", ["estate", "trust", v], {}
     for v in ["nope", "[/]", "../../etc/passwd"]:
         yield f"audit --profile {v}", ["audit", "--profile", v], {}
         yield f"audit --control {v}", ["audit", "--profile", "baseline", "--control", v], {}

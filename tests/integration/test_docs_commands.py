@@ -19,7 +19,7 @@ from tests.integration.test_report import Demo, _make
 READ_ONLY = re.compile(
     r"^(schedule (list|history|install .*--dry-run|run-due .*--dry-run)|runs list|problem (list|log)|notify list"
     r"|change calendar|backup (log|list)|journal verify|log daily|review prepare|report (monthly|yearly)"
-    r"|fault list|audit waivers|[a-z]+ --help)\b"
+    r"|fault list|audit waivers|estate known|[a-z]+ --help)\b"
 )
 COMMAND = re.compile(r"^\s*(?:\$ )?(?:\.venv/bin/)?oaops (.+)$")
 

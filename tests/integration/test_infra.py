@@ -232,7 +232,10 @@ def test_write_inventory(sshd_hosts: SshdHosts, tmp_path: Path) -> None:
     assert node2["ansible_port"] == sshd_hosts["node2"].port
     assert node2["ansible_user"] == sshd_hosts["node2"].user
     assert node2["ansible_ssh_private_key_file"] == str(sshd_hosts.key_path)
-    assert node2["ansible_ssh_common_args"] == "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+    # host key checking stays strict: the fixture's own known_hosts holds every daemon's key (issue 15)
+    assert "StrictHostKeyChecking=yes" in node2["ansible_ssh_args"]
+    assert f"UserKnownHostsFile={sshd_hosts.workdir / 'known_hosts'}" in node2["ansible_ssh_args"]
+    assert "ansible_ssh_common_args" not in node2
     assert node2["ansible_python_interpreter"] == sys.executable
     assert node2["oa_role"] == "web"
     assert "oa_role" not in hosts["node3"]

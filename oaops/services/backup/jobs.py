@@ -165,6 +165,9 @@ def run(
         extravars={
             **({"oa_backup_only": list(targets)} if targets else {}),
             **({"oa_backup_verify": True} if verify else {}),
+            # the run holds each target's lock (below): an incomplete set is a killed run's, removed
+            # and recorded as interrupted now rather than a day later (issue 15)
+            **({} if check else {"oa_backup_locked": True}),
         },
         forks=forks or settings.forks,
         check=check,
@@ -291,7 +294,7 @@ def verify(
         playbook="restore_verify.yml",
         inventory=inventory,
         limit=",".join(hosts),
-        extravars={"oa_backup_verify_sets": sets},
+        extravars={"oa_backup_verify_sets": sets, "oa_backup_locked": True},  # the run holds their locks
         forks=forks or settings.forks,
         trigger=trigger,
         schedule=schedule,
