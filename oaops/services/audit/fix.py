@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from oaops import schemas
 from oaops.errors import InputError
 from oaops.rules import audit as rules
 from oaops.rules.audit import Control, Profile
@@ -29,6 +30,7 @@ from oaops.runs import inventory as inv
 from oaops.services.audit.catalog import Catalog, check_control_ids, load_catalog, profile_of
 from oaops.services.change import lifecycle
 from oaops.services.change.lookups import REQUEST
+from oaops.services.change.request import check_request
 from oaops.services.context import Context
 from oaops.store.changes import ChangeRow
 
@@ -288,6 +290,9 @@ def fix(
     p = plan(ctx, control_ids, inventory, limit, profile)
     data = request_data(ctx, p, window, health)
     path = _output(ctx, output, [c.id for c in p.controls], now)
+    # the whole request checked as `change new` will check it (window, schema...) before a byte is written
+    schemas.validate("change", json.loads(json.dumps(data)), str(path))
+    check_request(ctx, json.loads(json.dumps(data)), str(path), now)
     path.parent.mkdir(parents=True, exist_ok=True)
     header = (
         "# Written by `oaops audit fix` from the control catalog (R17 security_policy). Submit it with\n"
