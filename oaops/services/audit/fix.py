@@ -108,7 +108,8 @@ def plan(
         groups: dict[str, tuple[dict[str, Any], list[str]]] = {}
         for h in hosts:
             params = rules.parameters_for(c, profile, h.vars.get("oa_audit_params") or {})
-            values = rules.substitute(c.fix_vars, params)
+            # plain JSON types: inventory values may be Ansible's tagged str subclasses
+            values = json.loads(json.dumps(rules.substitute(c.fix_vars, params), default=str))
             _check_values(c, h.name, values)
             key = json.dumps(values, sort_keys=True, default=str)
             groups.setdefault(key, (values, []))[1].append(h.name)

@@ -376,7 +376,7 @@ def diffs_of(ctx: Context, run_id: int) -> list[dict[str, Any]]:
                 continue
             path = str(item.get("before_header") or item.get("after_header") or "")
             path = path.removesuffix(" (content)")  # lineinfile / blockinfile: "PATH (content)"
-            header = str(item.get("after_header") or "")
+            header = str(item.get("after_header") or "").removesuffix(" (content)")
             text = "".join(
                 difflib.unified_diff(
                     before.splitlines(keepends=True),
