@@ -85,7 +85,8 @@ def fs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FixSite]:
     host = {
         "ansible_connection": "local",
         "ansible_python_interpreter": sys.executable,
-        "oa_audit_params": {"sshd_config": str(config)},
+        # ClientAliveInterval must lie in [1, 0]: no fix can pass OS-SSH-04, so its change rolls back
+        "oa_audit_params": {"sshd_config": str(config), "ssh_client_alive_max": 0},
         "oa_fix_sshd_reload": False,  # a scratch config: no sshd runs it
     }
     inventory = {
@@ -176,6 +177,26 @@ def test_the_next_audit_shows_both_controls_fixed(fs: FixSite, story: dict[str, 
     assert story["after"] == {"OS-FS-03": "pass", "OS-SSH-01": "pass"}
     assert fs.config.stat().st_mode & 0o777 == 0o600
     assert fs.config.read_text().startswith("# BEGIN oaops PermitRootLogin\nPermitRootLogin no\n")
+
+
+def test_a_fix_the_audit_still_fails_is_rolled_back_byte_for_byte(fs: FixSite, story: dict[str, Any]) -> None:
+    """R18: verification by the audit fails (the parameter asks for the impossible), so the change
+    restores its snapshot by itself and ends rolled back; the file is as it was before the run."""
+    made = json.loads(
+        fs.ok("tech", "audit", "fix", "OS-SSH-04", "--hosts", "oa1", "-i", str(fs.root / "inventory.yml"), "--json")
+    )
+    cid = made["change"]
+    fs.ok("tech", "change", "submit", cid)
+    fs.ok("mgr", "change", "approve", cid)
+    before = fs.config.read_bytes()
+    code, out, err = fs.cli("tech", "change", "run", cid, "--yes", "--quiet")
+    assert code == 1, out + err
+    d = json.loads(fs.ok("tech", "change", "show", cid, "--json"))
+    assert d["row"]["state"] == "rolled_back"
+    steps = {s["step"]: s for s in d["steps"] if s["attempt"] == 1}
+    assert steps["verify"]["status"] == "failed" and "OS-SSH-04 fail" in steps["verify"]["summary"]
+    assert steps["rollback"]["status"] == "ok" and steps["reverify"]["status"] == "ok"
+    assert fs.config.read_bytes() == before
 
 
 # ---- bad input: one line, exit 2, nothing written ---------------------------------------------
