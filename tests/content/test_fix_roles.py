@@ -200,3 +200,32 @@ def test_bad_items_stop_the_play_before_anything_changes(tmp_path: Path, item: d
     rc, out, counts = play(tmp_path, extravars)
     assert rc != 0 and counts.get("changed", 0) == 0 and needle in out, out
     assert state(s) == before
+
+
+def test_the_pg_setting_fix_previews_on_the_real_server_and_changes_nothing_in_check_mode(tmp_path: Path) -> None:
+    """Check mode only: the shared PostgreSQL of this machine is never altered by this test."""
+    require("postgres", "oa_fix_pg_setting talks to the server")
+
+    def show() -> str:
+        return subprocess.run(
+            ["psql", "-X", "-A", "-t", "-h", "127.0.0.1", "-U", "postgres", "-c", "SHOW log_statement"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+    current = show()
+    other = "ddl" if current != "ddl" else "mod"
+    for value, changed in ((other, 1), (current, 0)):
+        item = {"pg_setting": "log_statement", "pg_value": value}
+        rc, out, counts = play(
+            tmp_path,
+            {"oa_audit_fix_items": [{"control": "DB-PG-09", "role": "oa_fix_pg_setting", "vars": item}]},
+            "--check",
+            "--diff",
+        )
+        assert rc == 0 and counts["changed"] == changed, out
+        assert ("postgresql.auto.conf" in out) == bool(changed) and (f"+log_statement = {value}" in out) == bool(
+            changed
+        )
+    assert show() == current
