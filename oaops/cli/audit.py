@@ -381,6 +381,7 @@ def fix_command(
     host, snapshots what it writes, and is verified by re-evaluating the controls on the hosts. It
     is recorded as a draft: submit it, have it approved (signed, by someone else), run it in its window.
     """
+    from oaops.rules.change import STATE_ZH, TYPE_ZH, ChangeState, ChangeType
     from oaops.services.audit import fix as audit_fix
 
     start, sep, end = window.partition("/")
@@ -414,7 +415,8 @@ def fix_command(
         return 0
     out.print(
         literal(
-            f"change {row.id} drafted (草稿, security_policy, risk {row.risk}) from {fixed.request_file}: "
+            f"change {row.id} {row.state} {STATE_ZH[ChangeState(row.state)]} "
+            f"({row.type} {TYPE_ZH[ChangeType(row.type)]}, risk {row.risk}) from {fixed.request_file}: "
             f"{', '.join(c.id for c in fixed.plan.controls)} on {', '.join(fixed.plan.hosts)}"
         )
     )

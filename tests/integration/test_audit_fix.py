@@ -182,10 +182,9 @@ def test_the_next_audit_shows_both_controls_fixed(fs: FixSite, story: dict[str, 
 def test_a_fix_the_audit_still_fails_is_rolled_back_byte_for_byte(fs: FixSite, story: dict[str, Any]) -> None:
     """R18: verification by the audit fails (the parameter asks for the impossible), so the change
     restores its snapshot by itself and ends rolled back; the file is as it was before the run."""
-    made = json.loads(
-        fs.ok("tech", "audit", "fix", "OS-SSH-04", "--hosts", "oa1", "-i", str(fs.root / "inventory.yml"), "--json")
-    )
-    cid = made["change"]
+    text = fs.ok("tech", "audit", "fix", "OS-SSH-04", "--hosts", "oa1", "-i", str(fs.root / "inventory.yml"))
+    assert "draft 草稿 (security_policy 安全策略, risk" in text  # Chinese first, with the code words
+    cid = text.split()[1]
     fs.ok("tech", "change", "submit", cid)
     fs.ok("mgr", "change", "approve", cid)
     before = fs.config.read_bytes()
