@@ -345,3 +345,83 @@ def waivers_command(as_json: bool) -> int:
         for line in signed.get(str(w.id), []):
             out.print(f"  waiver {w.id} {escape(line)}")
     return 0
+
+
+@command.command(
+    "fix",
+    epilog="Example:\n\n  oaops audit fix OS-FS-03 OS-SSH-01 --hosts unit_hq --window '2026-12-08T22:00/+2h'\n"
+    "  oaops change submit CHG-2026-0007",
+)
+@click.argument("control_ids", metavar="CONTROL...", nargs=-1)
+@click.option("--hosts", "hosts", required=True, help="Host pattern to fix (host, group, unit_<id>).")
+@click.option("-i", "--inventory", type=click.Path(path_type=Path), help="Inventory file or folder under the project.")
+@click.option("--profile", help="Profile for parameters and verification (default: first selecting all).")
+@click.option(
+    "--window",
+    default="now/+2h",
+    show_default=True,
+    help="Change window START/END: ISO 8601 times, now, or +30m / +2h / +1d.",
+)
+@click.option("--health", is_flag=True, help="Also verify that no health check got worse (slower).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Request file (default: changes/audit-fix-*).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def fix_command(
+    control_ids: tuple[str, ...],
+    hosts: str,
+    inventory: Path | None,
+    profile: str | None,
+    window: str,
+    health: bool,
+    output: Path | None,
+    as_json: bool,
+) -> int:
+    """Write a change request (安全策略变更, R17) that fixes failed controls through their remediation roles.
+
+    The request runs playbooks/audit_fix.yml with the controls' remediation variables resolved per
+    host, snapshots what it writes, and is verified by re-evaluating the controls on the hosts. It
+    is recorded as a draft: submit it, have it approved (signed, by someone else), run it in its window.
+    """
+    from oaops.rules.change import STATE_ZH, TYPE_ZH, ChangeState, ChangeType
+    from oaops.services.audit import fix as audit_fix
+
+    start, sep, end = window.partition("/")
+    if not sep or not start.strip() or not end.strip():
+        raise InputError("--window", f"{window!r} is not START/END", "write e.g. --window 2026-12-08T22:00/+2h")
+    fixed, _ctx = call(
+        lambda ctx: audit_fix.fix(
+            ctx,
+            control_ids,
+            ctx.inventory(inventory),
+            hosts,
+            profile=profile,
+            window=(start.strip(), end.strip()),
+            health=health,
+            output=output,
+        )
+    )
+    row = fixed.change
+    if as_json:
+        print_json(
+            {
+                "change": row.id,
+                "state": row.state,
+                "request_file": str(fixed.request_file),
+                "controls": [c.id for c in fixed.plan.controls],
+                "hosts": fixed.plan.hosts,
+                "items": fixed.plan.items,
+                "snapshot_files": fixed.plan.snapshot_files,
+            }
+        )
+        return 0
+    out.print(
+        literal(
+            f"change {row.id} {row.state} {STATE_ZH[ChangeState(row.state)]} "
+            f"({row.type} {TYPE_ZH[ChangeType(row.type)]}, risk {row.risk}) from {fixed.request_file}: "
+            f"{', '.join(c.id for c in fixed.plan.controls)} on {', '.join(fixed.plan.hosts)}"
+        )
+    )
+    for item in fixed.plan.items:
+        where = f" [{', '.join(item['hosts'])}]" if item.get("hosts") else ""
+        out.print(literal(f"  {item['control']}: {item['role']} {item['vars']}{where}"))
+    out.print(literal(f"next: oaops change submit {row.id}; then another person: oaops change approve {row.id}"))
+    return 0

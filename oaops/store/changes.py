@@ -560,7 +560,18 @@ def task_diffs(session: Session, run_id: int) -> list[TaskDiff]:
         .where(TaskResult.run_id == run_id)
         .order_by(TaskResult.counter)
     ).all()
-    return [TaskDiff(host, task, (result or {}).get("diff"), bool(changed)) for host, task, result, changed in rows]
+    return [TaskDiff(host, task, _diff_of(result or {}), bool(changed)) for host, task, result, changed in rows]
+
+
+def _diff_of(result: dict[str, Any]) -> Any:
+    """A task's diff, or the diffs of its loop items (a looped lineinfile reports one per item)."""
+    if result.get("diff") is not None or not isinstance(result.get("results"), list):
+        return result.get("diff")
+    out: list[Any] = []
+    for item in result["results"]:
+        diff = item.get("diff") if isinstance(item, dict) else None
+        out.extend(diff if isinstance(diff, list) else [diff] if diff else [])
+    return out or None
 
 
 def runs_of(session: Session, change_id: str) -> list[int]:

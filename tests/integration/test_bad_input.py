@@ -128,6 +128,15 @@ def cases() -> Iterator[tuple[str, list[str], dict[str, str]]]:
     for v in ["nope", "[/]", "../../etc/passwd"]:
         yield f"audit --profile {v}", ["audit", "--profile", v], {}
         yield f"audit --control {v}", ["audit", "--profile", "baseline", "--control", v], {}
+    # audit fix (issue 19): unknown control, a control without a remediation role, bad hosts,
+    # profile, window and output; the R10 refusal is in test_audit_fix.py (it needs a unit admin)
+    fix = ["audit", "fix", "--hosts", "localhost"]
+    for v in ["NO-SUCH-1", "OS-PW-15", "[/]", "../../etc/passwd"]:
+        yield f"audit fix {v}", [*fix, v], {}
+    for v in ["no_such_group", "[/]", "!all"]:
+        yield f"audit fix --hosts {v}", ["audit", "fix", "OS-FS-03", "--hosts", v], {}
+    for flag, v in [("--profile", "nope"), ("--window", "soon"), ("--window", "bogus/+2h"), ("--output", "/tmp/x.yml")]:
+        yield f"audit fix {flag} {v}", [*fix, "OS-FS-03", flag, v], {}
     for v in ["fr", "[/]"]:
         yield f"report monthly --lang {v}", ["report", "monthly", "--month", "2026-10", "--lang", v], {}
     for v in ["docx", "[/]"]:

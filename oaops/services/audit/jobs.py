@@ -73,6 +73,27 @@ def plan(
     only: Sequence[str] = (),
 ) -> Planned:
     ctx.require(ACTION_RUN)
+    return _plan(ctx, inventory, limit, profile_name, only)
+
+
+def plan_for_change(ctx: Context, inventory: Path, limit: str, profile_name: str, only: Sequence[str]) -> Planned:
+    """A change's verification (`verify.audit`, R18): the approved change is the authority, so the
+    implementer needs no audit.run of their own; the controls need not be in the profile's selection."""
+    cat = load_catalog(ctx)
+    profile = profile_of(cat, profile_name)
+    check_control_ids(cat, only)
+    hosts = inv.resolve(ctx.root, inventory, limit)
+    controls = [c for c in cat.controls if c.id in set(only)]
+    return Planned(hosts, inventory, limit, cat, profile, controls, tuple(only))
+
+
+def _plan(
+    ctx: Context,
+    inventory: Path,
+    limit: str | None,
+    profile_name: str,
+    only: Sequence[str] = (),
+) -> Planned:
     cat = load_catalog(ctx)
     profile = profile_of(cat, profile_name)
     selected = _selected(cat, profile, only)
@@ -121,6 +142,7 @@ def run(
     timeout: int | None = None,
     check: bool = False,
     now: datetime | None = None,
+    change_id: str | None = None,
 ) -> int:
     """Run playbooks/audit.yml and record its results; returns the run id. `now` is the time
     waivers and record ages are judged at (the run's end by default; tests move it)."""
@@ -135,6 +157,7 @@ def run(
         schedule=schedule,
         timeout=timeout,
         check=check,
+        change_id=change_id,
         hosts=[h.name for h in planned.hosts],
         extravars={
             "oa_audit_profile": planned.profile.name,

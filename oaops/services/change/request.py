@@ -18,12 +18,14 @@ from zoneinfo import ZoneInfo
 from oaops import schemas, yamlsafe
 from oaops.config_estate import place
 from oaops.errors import InputError, PermissionDenied
+from oaops.rules import audit as audit_rules
 from oaops.rules import change as rules
 from oaops.rules import roles
 from oaops.rules.backup import targets_of
 from oaops.rules.change import ChangeClass, Window
 from oaops.runs import inventory as inv
 from oaops.runs.redact import is_secret_key, redact
+from oaops.services.audit.catalog import load_catalog
 from oaops.services.context import Context
 from oaops.store import journal
 
@@ -157,6 +159,8 @@ def check_request(ctx: Context, data: dict[str, Any], source: str, now: datetime
                     f"{test} does not exist under {root}",
                     "give the path of a pytest-testinfra file relative to the project root",
                 )
+    if verify.get("audit"):
+        _check_verify_audit(ctx, verify["audit"], source)
     variables = dict(data.get("vars") or {})
     for key in _secret_keys(variables):
         raise InputError(
@@ -303,6 +307,33 @@ def _stored_as_written(data: dict[str, Any], source: str) -> None:
             )
 
 
+def _check_verify_audit(ctx: Context, spec: dict[str, Any], source: str) -> None:
+    """verify.audit: the profile exists and selects every control (the audit module evaluates only
+    a profile's selection)."""
+    cat = load_catalog(ctx)
+    name = str(spec.get("profile") or "baseline")
+    if name not in cat.profiles:
+        raise InputError(
+            _field(source, "verify.audit.profile"),
+            f"{name!r} is not a profile ({', '.join(sorted(cat.profiles))})",
+            "name one of them",
+        )
+    chosen = {c.id for c in audit_rules.select(cat.controls, cat.profiles[name])}
+    for i, cid in enumerate(spec["controls"]):
+        if cat.control(cid) is None:
+            raise InputError(
+                _field(source, f"verify.audit.controls[{i}]"),
+                f"{cid} is not a control of the catalog",
+                "see `oaops audit controls` for the ids",
+            )
+        if cid not in chosen:
+            raise InputError(
+                _field(source, f"verify.audit.controls[{i}]"),
+                f"{cid} is not selected by profile {name}",
+                "name a profile that selects it in verify.audit.profile",
+            )
+
+
 def _secret_keys(value: Any, prefix: str = "") -> list[str]:
     out: list[str] = []
     if isinstance(value, dict):
@@ -352,6 +383,8 @@ def content_manifest(
     queue.append(root / "playbooks" / SNAPSHOT_PLAYBOOK)
     verify = request.get("verify") or {}
     queue.extend(root / t for t in [*(verify.get("tests") or []), *(verify.get("rollback_tests") or [])])
+    if verify.get("audit"):  # the audit that verifies: its playbook, role, catalog and module
+        queue.append(root / "playbooks" / "audit.yml")
     seen_roles: set[str] = set()
     while queue:
         path = queue.pop()

@@ -20,8 +20,10 @@ from oaops.runs import runner, testinfra
 from oaops.runs.ingest import ProgressFn
 from oaops.runs.redact import scrub_text
 from oaops.services import backup, health
+from oaops.services.audit import jobs as audit_jobs
 from oaops.services.change.request import RESTORE_PLAYBOOK, ROLE_TOKEN, SNAPSHOT_PLAYBOOK
 from oaops.services.context import Context
+from oaops.store import audits as store_audits
 from oaops.store import changes as store
 from oaops.store import runs as store_runs
 from oaops.store.changes import ChangeDetail, ChangeRow, StepRow
@@ -263,10 +265,41 @@ class Pipeline:
                     else ""
                 )
             )
+        if verify.get("audit") and step is Step.VERIFY:
+            passed, audit_run, failing = self.audit(dict(verify["audit"]))
+            ok = ok and passed
+            detail["audit_run"], detail["audit_failing"] = audit_run, failing
+            run_id = audit_run
+            controls = len(verify["audit"]["controls"])
+            parts.append(
+                f"audit: {controls} control(s) pass on {len(self.d.row.hosts)} host(s) (audit run {audit_run})"
+                if passed
+                else f"audit: {len(failing)} result(s) still failing: " + "; ".join(failing)[:300]
+            )
         if not parts:
-            parts.append("nothing to verify (verify.health false and no tests)")
+            parts.append("nothing to verify (verify.health false, no tests, no audit)")
         self.done(step_id, StepStatus.OK if ok else StepStatus.FAILED, " · ".join(parts), detail, run_id)
         return ok
+
+    def audit(self, spec: dict[str, Any]) -> tuple[bool, int, list[str]]:
+        """`verify.audit`: the controls re-evaluated on the changed hosts, recorded as an audit run
+        linked to the change (R3.3, R18); every result must pass (or not apply)."""
+        planned = audit_jobs.plan_for_change(
+            self.ctx,
+            Path(self.d.inventory),
+            ",".join(self.d.row.hosts),
+            str(spec.get("profile") or "baseline"),
+            [str(c) for c in spec["controls"]],
+        )
+        run_id = audit_jobs.run(self.ctx, planned, progress=self.progress, trigger=Trigger.CHANGE, change_id=self.cid)
+        with self.ctx.db.transaction() as session:
+            results = store_audits.results(session, run_id)
+        failing = [
+            f"{r.host} {r.control_id} {r.raw_status}: {r.evidence[:120]}"
+            for r in results
+            if r.raw_status not in ("pass", "not_applicable")
+        ]
+        return not failing and bool(results), run_id, failing
 
     def tests(self, tests: Sequence[str], step: Step) -> tuple[bool, int, list[dict[str, Any]]]:
         """The change's pytest-testinfra files against the changed hosts through the Ansible
@@ -342,7 +375,8 @@ def diffs_of(ctx: Context, run_id: int) -> list[dict[str, Any]]:
             if not isinstance(before, str) or not isinstance(after, str) or before == after:
                 continue
             path = str(item.get("before_header") or item.get("after_header") or "")
-            header = str(item.get("after_header") or "")
+            path = path.removesuffix(" (content)")  # lineinfile / blockinfile: "PATH (content)"
+            header = str(item.get("after_header") or "").removesuffix(" (content)")
             text = "".join(
                 difflib.unified_diff(
                     before.splitlines(keepends=True),
