@@ -9,9 +9,11 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -19,9 +21,10 @@ from typing import Any
 from oaops.config_estate import VaultId
 from oaops.errors import RecordWriteError
 from oaops.rules.runs import RunStatus, Trigger, from_runner
-from oaops.runs import vault
+from oaops.runs import nodes, vault
 from oaops.runs.ingest import ProgressFn, Recorder
 from oaops.runs.inventory import configure_ansible
+from oaops.runs.nodes import NodePlan, PartResult
 from oaops.runs.recover import scrub_secrets, stop_orphans
 from oaops.runs.redact import redact
 from oaops.store import runs as store_runs
@@ -44,6 +47,7 @@ class RunSpec:
     timeout: int | None = None
     hosts: list[str] = field(default_factory=list)  # resolved limit, for the record
     vault_ids: tuple[VaultId, ...] | None = None  # None: the site's (settings.vault_*, --vault-id)
+    nodes: NodePlan | None = None  # hosts of node-served units run there (runs/nodes.py); None: all here
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,7 @@ def start(
     cancel = _Cancel()
     cancel.recorder = recorder
     status, rc, error = RunStatus.ERROR, None, None
+    handle, node_parts = _locked(recorder.handle), []
     try:
         configure_ansible(root)
         import ansible_runner
@@ -140,27 +145,35 @@ def start(
         if beside not in os.environ.get("PATH", "").split(os.pathsep):
             os.environ["PATH"] = f"{beside}{os.pathsep}{os.environ.get('PATH', '')}"
         with _sigint_cancels(cancel):
-            result = ansible_runner.run(
-                private_data_dir=str(data_dir),
-                project_dir=str(root),
-                playbook=str(playbook),
-                inventory=str(spec.inventory),
-                limit=spec.limit,
-                extravars=spec.extravars or None,
-                forks=spec.forks,
-                cmdline=cmdline or None,
-                envvars=envvars,
-                ident="artifacts",
-                quiet=True,
-                event_handler=recorder.handle,
-                cancel_callback=cancel,
-                timeout=spec.timeout,
-                json_mode=False,
-            )
-        status, rc = from_runner(result.status, result.rc), result.rc
+            if spec.nodes is not None:  # started first: the node parts run while the local one does
+                node_parts = _start_nodes(root, data_dir, spec, playbook, handle, cancel)
+            status, rc = RunStatus.SUCCESSFUL, None
+            if spec.nodes is None or spec.nodes.local_hosts:
+                result = ansible_runner.run(
+                    private_data_dir=str(data_dir),
+                    project_dir=str(root),
+                    playbook=str(playbook),
+                    inventory=str(spec.inventory),
+                    limit=spec.limit if spec.nodes is None else spec.nodes.local_limit(spec.limit),
+                    extravars=spec.extravars or None,
+                    forks=spec.forks,
+                    cmdline=cmdline or None,
+                    envvars=envvars,
+                    ident="artifacts",
+                    quiet=True,
+                    event_handler=handle,
+                    cancel_callback=cancel,
+                    timeout=spec.timeout,
+                    json_mode=False,
+                )
+                status, rc = from_runner(result.status, result.rc), result.rc
+            status, rc, error = _join_nodes(node_parts, status, rc)
         if recorder.error is None:
             recorder.flush()
     except BaseException as exc:  # the Run row must never be left running by a live process
+        cancel.requested = True  # node parts stop their ssh too
+        for thread in node_parts:
+            thread.join(timeout=30)
         error = f"{type(exc).__name__}: {exc}"
         if isinstance(exc, KeyboardInterrupt):
             status = RunStatus.CANCELED
@@ -174,7 +187,7 @@ def start(
         error = f"recording failed: {recorder.error}"
         _finish(db, run_id, RunStatus.ERROR, rc, actor, error, recorder, spec)
         raise RecordWriteError(f"run {run_id}: {error}; events kept in {data_dir}/artifacts")
-    _finish(db, run_id, status, rc, actor, None, recorder, spec)
+    _finish(db, run_id, status, rc, actor, error, recorder, spec)
     return RunOutcome(run_id, status, rc, data_dir)
 
 
@@ -200,3 +213,74 @@ def _finish(
             for k, v in counters.items():
                 totals[k] = totals.get(k, 0) + v
         store_runs.finish(session, run_id, status, rc, actor, error, stats={"totals": totals})
+
+
+def _locked(handle: Callable[[dict[str, Any]], bool]) -> Callable[[dict[str, Any]], bool]:
+    """One Recorder serves the local part and every node part: their events arrive on threads."""
+    lock = threading.Lock()
+
+    def locked(event: dict[str, Any]) -> bool:
+        with lock:
+            return handle(event)
+
+    return locked
+
+
+class _NodeThread(threading.Thread):
+    def __init__(self, target: Callable[[], PartResult]) -> None:
+        super().__init__(daemon=True)
+        self.target = target
+        self.result: PartResult | None = None
+        self.failure: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self.target()
+        except BaseException as exc:  # kept and raised by the caller's thread
+            self.failure = exc
+
+
+def _start_nodes(
+    root: Path, data_dir: Path, spec: RunSpec, playbook: Path, handle: Callable[[dict[str, Any]], bool], cancel: _Cancel
+) -> list[_NodeThread]:
+    """Transmit each node part (here, so bad content fails before anything runs) and start it."""
+    assert spec.nodes is not None
+    flags = [flag for flag, on in (("--check", spec.check), ("--diff", spec.diff)) if on]
+    ids = [vault.split(v.slug) for v in vault.all_ids(spec.vault_ids)]
+    kwargs: dict[str, Any] = {
+        "extravars": spec.extravars or None,
+        "forks": spec.forks,
+        "envvars": {"ANSIBLE_CONFIG": "ansible.cfg", "ANSIBLE_FORCE_COLOR": "False", "ANSIBLE_NOCOLOR": "True"},
+        "timeout": spec.timeout,
+        "json_mode": False,
+    }
+    deadline = time.monotonic() + spec.timeout + 60 if spec.timeout else None
+    threads = []
+    for part in spec.nodes.parts:
+        stream = nodes.transmit(root, data_dir, part, playbook, spec.inventory, {**kwargs, "flags": flags}, ids)
+        thread = _NodeThread(partial(nodes.run_part, data_dir, part, stream, handle, cancel, deadline))
+        thread.start()
+        threads.append(thread)
+    return threads
+
+
+ORDER = [RunStatus.SUCCESSFUL, RunStatus.FAILED, RunStatus.ERROR, RunStatus.TIMEOUT, RunStatus.CANCELED]
+
+
+def _join_nodes(
+    threads: list[_NodeThread], status: RunStatus, rc: int | None
+) -> tuple[RunStatus, int | None, str | None]:
+    """The job's status is its worst part's; a node's problem is the run's error text too."""
+    problems = []
+    for thread in threads:
+        thread.join()
+        if thread.failure is not None:
+            raise thread.failure
+        part = thread.result
+        assert part is not None
+        mine = from_runner(part.status, part.rc)
+        status = max(status, mine, key=ORDER.index)
+        rc = max((r for r in (rc, part.rc) if r is not None), default=None)
+        if part.problem:
+            problems.append(part.problem)
+    return status, rc, "; ".join(problems) or None
