@@ -212,7 +212,10 @@ def _finish(
         for counters in (recorder.stats or {}).values():
             for k, v in counters.items():
                 totals[k] = totals.get(k, 0) + v
-        store_runs.finish(session, run_id, status, rc, actor, error, stats={"totals": totals})
+        # which hosts ran on which execution node: one Run holds every part of the job
+        where = {p.node.name: list(p.hosts) for p in spec.nodes.parts} if spec.nodes else {}
+        stats = {"totals": totals, **({"execution_nodes": where} if where else {})}
+        store_runs.finish(session, run_id, status, rc, actor, error, stats=stats)
 
 
 def _locked(handle: Callable[[dict[str, Any]], bool]) -> Callable[[dict[str, Any]], bool]:
