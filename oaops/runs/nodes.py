@@ -244,23 +244,34 @@ def run_part(
     elif stop():
         status = "canceled"
     if set(part.hosts) - recap:
-        if said:
-            problem = " | ".join(line.strip() for line in said.splitlines()[-3:] if line.strip())
-        elif last.get("job_explanation"):
-            problem = str(last["job_explanation"])
-        elif stop():
-            problem = "the run was stopped before the node finished"
-        else:
-            problem = "the worker's stream ended before the play recap"
-        if rc_ssh == 127:  # the login shell found no such command
-            problem += f"; is `runner: {node.runner}` ansible-runner's path on the node?"
-        elif last.get("status") in ("starting", "running") or recap or seen[0]:
-            problem = f"the node was lost before the play recap: {problem}"
-        problem = f"{problem} (ssh exit {rc_ssh})"
-        if status == "successful" or status == "error" or status == "unstarted":
+        problem = _why(node, said, last, rc_ssh, stop(), seen[0] > 0, data_dir / "artifacts" / ident / "stdout")
+        if status in ("successful", "error", "unstarted"):
             status = "failed"
         return _unreached(part, handle, recap, problem, status, rc=4 if rc in (None, 0) else rc)
     return PartResult(node.name, status, rc)
+
+
+def _why(node: ExecutionNode, said: str, last: dict[str, Any], rc_ssh: int | None, stopped: bool, began: bool,
+         stdout: Path) -> str:  # fmt: skip
+    """Why a node part has no play recap, in ssh's or Ansible's own last words."""
+    lines = " | ".join(line.strip() for line in said.splitlines()[-3:] if line.strip())
+    if rc_ssh == 127:  # the login shell found no such command
+        return f"{lines}; is `runner: {node.runner}` ansible-runner's path on the node? (ssh exit 127)"
+    if rc_ssh != 255 and last.get("status") in ("successful", "failed", "timeout", "canceled"):
+        # the worker ended normally: ansible-playbook itself stopped (a syntax or vault error)
+        try:
+            text = stdout.read_text(errors="replace").splitlines()
+            tail = [x.strip() for x in text if x.strip() and not x.rstrip().endswith("***")][-3:]  # not banners
+        except OSError:
+            tail = []
+        shown = " | ".join(tail) or lines or "no output"
+        return f"ansible-playbook on the node ended {last['status']} without a play recap: {shown}"
+    problem = lines or str(last.get("job_explanation") or "")
+    if stopped:
+        problem = f"the run was stopped before the node finished{': ' + problem if problem else ''}"
+    elif began or last.get("status") in ("starting", "running"):
+        problem = f"the node was lost before the play recap: {problem or 'the stream ended'}"
+    return f"{problem or 'the stream ended before the play recap'} (ssh exit {rc_ssh})"
 
 
 def _unreached(

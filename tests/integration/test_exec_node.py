@@ -21,7 +21,7 @@ import yaml
 from sqlalchemy import func, select
 
 from oaops.cli.main import main
-from oaops.config_estate import ExecutionNode
+from oaops.config_estate import ExecutionNode, VaultId
 from oaops.rules.runs import RunStatus
 from oaops.runs import nodes, runner
 from oaops.runs.recover import recover
@@ -31,6 +31,7 @@ from oaops.store.models import Check, Run, TaskResult
 from tests.fixtures.sshd import SshdHosts, SshHost, _descendants, _kill_tree, keygen
 from tests.integration.conftest import Site
 from tests.integration.test_health import environ
+from tests.integration.test_outcome import cleared
 
 pytestmark = [pytest.mark.ansible, pytest.mark.sshd]
 
@@ -257,3 +258,64 @@ def test_a_misconfigured_execution_node_is_one_line_exit_2_nothing_written(
     err = capsys.readouterr().err
     assert code == 2 and said in err, err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "records.db").exists()
+
+
+def test_vaulted_variables_of_a_node_served_unit_open_on_the_node_r10_r11(
+    live_sshd_hosts: SshdHosts, tmp_path: Path
+) -> None:
+    """The vault password file travels in the job stream (the node has nothing of the site), and
+    neither it nor the stream outlives the run on the control node."""
+    example = ROOT / "inventories" / "example"
+    inv = tmp_path / "inventory"
+    (inv / "group_vars" / "unit_branch_a").mkdir(parents=True)
+    inventory(inv / "hosts.yml")
+    (inv / "group_vars" / "unit_branch_a" / "vault.yml").write_bytes(
+        (example / "group_vars" / "database" / "vault.yml").read_bytes()
+    )
+    db = open_database(f"sqlite:///{tmp_path}/records.db")
+    node = node_of(live_sshd_hosts[0])
+    spec = runner.RunSpec(
+        kind="test",
+        playbook=str(PLAYBOOKS / "record.yml"),
+        inventory=inv,
+        limit="bra1",
+        vault_ids=(VaultId(str(example / "vault-password.txt"), "test"),),
+        nodes=nodes.plan([node], [("bra1", {"branch_a"})]),
+    )
+    outcome = runner.start(db, ROOT, tmp_path / "runs", "t", spec)
+    with db.transaction() as s:
+        detail = store_runs.detail(s, outcome.run_id)
+    assert detail is not None, outcome
+    assert outcome.status is RunStatus.SUCCESSFUL, detail.failed_tasks
+    assert [(h.host, h.ok > 0, h.unreachable) for h in detail.hosts] == [("bra1", True, 0)]
+    left = [p.name for p in outcome.data_dir.rglob("*") if "vault" in p.name or p.suffix == ".stream"]
+    assert left == []
+
+
+def test_a_playbook_that_stops_on_the_node_says_ansibles_own_words_r10(
+    live_sshd_hosts: SshdHosts, tmp_path: Path
+) -> None:
+    """Without the vault password the node's ansible-playbook stops before any host: the reason is
+    Ansible's error, not a lost node."""
+    inv = tmp_path / "inventory"
+    (inv / "group_vars" / "unit_branch_a").mkdir(parents=True)
+    inventory(inv / "hosts.yml")
+    vaulted = ROOT / "inventories" / "example" / "group_vars" / "database" / "vault.yml"
+    (inv / "group_vars" / "unit_branch_a" / "vault.yml").write_bytes(vaulted.read_bytes())
+    db = open_database(f"sqlite:///{tmp_path}/records.db")
+    spec = runner.RunSpec(
+        kind="test",
+        playbook=str(PLAYBOOKS / "record.yml"),
+        inventory=inv,
+        limit="bra1",
+        vault_ids=(),
+        nodes=nodes.plan([node_of(live_sshd_hosts[0])], [("bra1", {"branch_a"})]),
+    )
+    with cleared("ANSIBLE_VAULT_PASSWORD_FILE", "ANSIBLE_VAULT_IDENTITY_LIST"):
+        outcome = runner.start(db, ROOT, tmp_path / "runs", "t", spec)
+    with db.transaction() as s:
+        detail = store_runs.detail(s, outcome.run_id)
+    assert outcome.status is RunStatus.FAILED and detail is not None
+    (bra1,) = detail.hosts
+    assert bra1.unreachable == 1 and "ansible-playbook on the node ended failed without a play recap" in bra1.reason
+    assert "no vault secrets found" in bra1.reason
