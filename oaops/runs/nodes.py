@@ -28,7 +28,18 @@ from typing import Any
 from oaops.config_estate import ExecutionNode
 from oaops.runs.ingest import host_stats
 
-CONTENT = ("ansible.cfg", "playbooks", "roles", "library", "module_utils", "filter_plugins", "collections")
+CONTENT = (
+    "ansible.cfg",
+    "playbooks",
+    "roles",
+    "library",
+    "module_utils",
+    "filter_plugins",
+    "collections",
+    "changes",
+    "files",
+    "templates",
+)  # what a playbook may name relative to the project
 ENV_MARKER = "OAOPS_RUN_DIR"  # in the ssh client's environment, so recovery's stop_orphans finds it
 STDERR_LIMIT = 64 * 1024
 
@@ -173,6 +184,7 @@ def transmit(
                 limit=",".join(part.hosts),
                 cmdline=cmdline or None,
                 quiet=True,
+                cancel_callback=lambda: False,  # else ansible-runner takes over SIGINT and SIGTERM
                 **kwargs,
             )
     finally:

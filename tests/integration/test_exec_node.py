@@ -37,6 +37,7 @@ pytestmark = [pytest.mark.ansible, pytest.mark.sshd]
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOKS = ROOT / "tests" / "fixtures" / "playbooks"
+WAIT_TASK = "Wait for the marker file to appear, then a long time"  # slow.yml's long task
 RUNNER = str(Path(sys.executable).parent / "ansible-runner")  # the node's ansible-runner + ansible-core
 
 
@@ -179,7 +180,7 @@ def test_a_node_killed_mid_run_is_recorded_with_its_hosts_unreachable_r10(
     thread = threading.Thread(target=lambda: outcomes.append(runner.start(db, ROOT, tmp_path / "runs", "t", spec)))
     thread.start()
     data_dir = tmp_path / "runs" / "1"
-    _wait_for(lambda: _task_started(data_dir, "Wait for the marker file to appear, then a long time"))
+    _wait_for(lambda: _task_started(data_dir, WAIT_TASK))
     for pid in _worker_sessions(host):
         _kill_tree(pid)
     thread.join(timeout=60)  # bounded: ssh notices the closed session at once
@@ -209,7 +210,7 @@ def test_a_dead_oaops_during_a_node_run_is_recovered_like_a_local_run_r10(
     )
     data_dir = tmp_path / "runs" / "1"
     try:
-        _wait_for(lambda: _task_started(data_dir, "Wait for the marker file to appear, then a long time"))
+        _wait_for(lambda: _task_started(data_dir, WAIT_TASK))
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -224,6 +225,46 @@ def test_a_dead_oaops_during_a_node_run_is_recovered_like_a_local_run_r10(
     marker = (str(data_dir) + "/").encode()
     left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _environ_has(p, marker)]
     assert left == []  # the ssh to the node was stopped
+
+
+def _workers(host: SshHost) -> list[int]:
+    assert host.pid is not None
+    found = []
+    for pid in _descendants(host.pid):
+        try:
+            if b"ansible-runner\x00worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def test_ctrl_c_during_a_node_run_is_recorded_canceled_and_stops_the_worker_r10(
+    live_sshd_hosts: SshdHosts, tmp_path: Path
+) -> None:
+    host = live_sshd_hosts[2]
+    url = f"sqlite:///{tmp_path}/records.db"
+    fields = asdict(node_of(host)) | {"identity_file": str(host.key_path), "hosts_of_job": ["bra1"]}
+    fields.pop("known_hosts")
+    job = [str(inventory(tmp_path / "hosts.yml")), str(PLAYBOOKS / "slow.yml"), json.dumps(fields)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fixtures.run_playbook", url, str(tmp_path / "runs"), *job],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for(lambda: _task_started(tmp_path / "runs" / "1", WAIT_TASK))
+        assert _workers(host)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert output.strip().splitlines()[-1] == "canceled"
+    with open_database(url).transaction() as s:
+        assert s.get_one(Run, 1).status == "canceled"
+    _wait_for(lambda: not _workers(host), timeout=30)  # the closed session ends the worker on the node
 
 
 def _environ_has(proc: Path, marker: bytes) -> bool:
