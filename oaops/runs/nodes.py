@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from oaops.config_estate import ExecutionNode
 from oaops.runs.ingest import host_stats
@@ -114,6 +114,14 @@ def ssh_argv(node: ExecutionNode) -> list[str]:
     ]  # fmt: skip
 
 
+def _link(source: str, target: str) -> None:
+    """Staging only reads the project: a hard link where the file system allows, else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 def _stage(root: Path, staging: Path, playbook: Path, inventory: Path, vault_files: Sequence[str]) -> tuple[Path, Path]:
     """The private data dir transmit packs: project content, inventory, vault password files."""
     project = staging / "project"
@@ -121,9 +129,9 @@ def _stage(root: Path, staging: Path, playbook: Path, inventory: Path, vault_fil
     for name in CONTENT:
         source = root / name
         if source.is_dir():
-            shutil.copytree(source, project / name, symlinks=False, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(source, project / name, ignore=shutil.ignore_patterns("__pycache__"), copy_function=_link)
         elif source.is_file():
-            shutil.copy2(source, project / name)
+            _link(str(source), str(project / name))
     try:
         shown = playbook.resolve().relative_to(root.resolve())
     except ValueError:
@@ -159,13 +167,13 @@ def transmit(
     inventory: Path,
     kwargs: dict[str, Any],
     vault_ids: Sequence[tuple[str | None, str]],
-) -> Path:
-    """Write the job stream of one node part to data_dir/node-<name>.stream (0600); the staged
-    folder is removed at once (it holds the extravars and vault files, R11)."""
+    out: BinaryIO,
+) -> None:
+    """Write the job stream of one node part to `out` (the ssh to the worker); the staged folder
+    is removed at once (it holds the extravars and vault files, R11)."""
     import ansible_runner
 
     staging = data_dir / f"node-{part.node.name}"
-    stream = data_dir / f"node-{part.node.name}.stream"
     try:
         staged_playbook, staged_inventory = _stage(root, staging, playbook, inventory, [s for _, s in vault_ids])
         # ansible-playbook runs in the worker's project/ folder: ../vault/<i> are the copies made above
@@ -173,35 +181,33 @@ def transmit(
         for i, (label, _) in enumerate(vault_ids):
             vault_args += ["--vault-id", f"{label + '@' if label else ''}../vault/{i}"]
         cmdline = " ".join(shlex.quote(a) for a in [*kwargs.pop("flags", []), *vault_args])
-        fd = os.open(stream, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            ansible_runner.interface.run(
-                streamer="transmit",
-                _output=out,
-                private_data_dir=str(staging),
-                playbook=str(staged_playbook),
-                inventory=str(staged_inventory),
-                limit=",".join(part.hosts),
-                cmdline=cmdline or None,
-                quiet=True,
-                cancel_callback=lambda: False,  # else ansible-runner takes over SIGINT and SIGTERM
-                **kwargs,
-            )
+        ansible_runner.interface.run(
+            streamer="transmit",
+            _output=out,
+            private_data_dir=str(staging),
+            playbook=str(staged_playbook),
+            inventory=str(staged_inventory),
+            limit=",".join(part.hosts),
+            cmdline=cmdline or None,
+            quiet=True,
+            cancel_callback=lambda: False,  # else ansible-runner takes over SIGINT and SIGTERM
+            **kwargs,
+        )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return stream
 
 
 def run_part(
     data_dir: Path,
     part: NodePart,
-    stream: Path,
+    send: Callable[[BinaryIO], None],
     handle: Callable[[dict[str, Any]], bool],
     stop: Callable[[], bool],
     deadline: float | None,
 ) -> PartResult:
-    """Send the stream to the node's worker and process what comes back; never raises for the
-    node's sake: what went wrong becomes the reason of its hosts' unreachable results."""
+    """Start the node's worker, `send` it the job stream (while ssh connects and the worker starts),
+    and process what comes back; never raises for the node's sake: what went wrong becomes the
+    reason of its hosts' unreachable results."""
     import ansible_runner
 
     node = part.node
@@ -223,11 +229,17 @@ def run_part(
     stderr_path = data_dir / f"{ident}.stderr"
     env = {**os.environ, ENV_MARKER: str(data_dir).rstrip("/") + "/"}
     problem: str | None = None
-    with open(stream, "rb") as source, open(stderr_path, "w+b") as err:
+    with open(stderr_path, "w+b") as err:
         try:
-            proc = subprocess.Popen(ssh_argv(node), stdin=source, stdout=subprocess.PIPE, stderr=err, env=env)
+            proc = subprocess.Popen(ssh_argv(node), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=env)
         except OSError as exc:  # no ssh client on the control node
             return _unreached(part, handle, recap, f"ssh could not start: {exc}", "error")
+        assert proc.stdin is not None
+        try:  # the worker reads the whole stream before it writes: no deadlock writing first
+            with proc.stdin:
+                send(proc.stdin)
+        except BrokenPipeError:
+            pass  # ssh or the worker ended early: its stderr and the empty stream say why
         watcher = threading.Thread(target=_watch, args=(proc, stop, deadline), daemon=True)
         watcher.start()
         try:
@@ -248,7 +260,6 @@ def run_part(
             rc_ssh = _reap(proc)
         err.seek(0)
         said = err.read(STDERR_LIMIT).decode(errors="replace").strip()
-    stream.unlink(missing_ok=True)  # it carries the extravars and vault files (R11)
     stderr_path.unlink(missing_ok=True)
     rc = _rc(data_dir / "artifacts" / ident / "rc", status)
     if deadline is not None and time.monotonic() > deadline:

@@ -246,7 +246,7 @@ class _NodeThread(threading.Thread):
 def _start_nodes(
     root: Path, data_dir: Path, spec: RunSpec, playbook: Path, handle: Callable[[dict[str, Any]], bool], cancel: _Cancel
 ) -> list[_NodeThread]:
-    """Transmit each node part (here, so bad content fails before anything runs) and start it."""
+    """Start each node part: its thread opens the ssh to the worker and transmits the job into it."""
     assert spec.nodes is not None
     flags = [flag for flag, on in (("--check", spec.check), ("--diff", spec.diff)) if on]
     ids = [vault.split(v.slug) for v in vault.all_ids(spec.vault_ids)]
@@ -260,8 +260,8 @@ def _start_nodes(
     deadline = time.monotonic() + spec.timeout + 60 if spec.timeout else None
     threads = []
     for part in spec.nodes.parts:
-        stream = nodes.transmit(root, data_dir, part, playbook, spec.inventory, {**kwargs, "flags": flags}, ids)
-        thread = _NodeThread(partial(nodes.run_part, data_dir, part, stream, handle, cancel, deadline))
+        send = partial(nodes.transmit, root, data_dir, part, playbook, spec.inventory, {**kwargs, "flags": flags}, ids)
+        thread = _NodeThread(partial(nodes.run_part, data_dir, part, send, handle, cancel, deadline))
         thread.start()
         threads.append(thread)
     return threads
