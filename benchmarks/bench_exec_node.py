@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -47,13 +48,17 @@ def write_config(path: Path, node: dict[str, object] | None) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds, and CPU seconds of the oaops process tree: the control node's share (the
+    node's worker and its ansible-playbook are sshd's children, not ours)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(cmd[:3])}... exited {proc.returncode}: {proc.stderr[-2000:]}")
-    return elapsed
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> int:
@@ -101,11 +106,17 @@ def main() -> int:
                 for name in envs:
                     timed(cmd, envs[name])  # warm-up: records DB, inventory cache, OS caches
                 times: dict[str, list[float]] = {"local": [], "node": []}
+                cpu: dict[str, list[float]] = {"local": [], "node": []}
                 for i in range(args.repeat):
                     order = ["local", "node"] if i % 2 == 0 else ["node", "local"]
                     for name in order:
-                        times[name].append(timed(cmd, envs[name]))
-                    print(f"N={n} round {i + 1}: local {times['local'][-1]:.1f}s, node {times['node'][-1]:.1f}s")
+                        wall, used = timed(cmd, envs[name])
+                        times[name].append(wall)
+                        cpu[name].append(used)
+                    print(
+                        f"N={n} round {i + 1}: local {times['local'][-1]:.1f}s ({cpu['local'][-1]:.1f} CPU s), "
+                        f"node {times['node'][-1]:.1f}s ({cpu['node'][-1]:.1f} CPU s on the control node)"
+                    )
                 med = {k: statistics.median(v) for k, v in times.items()}
                 row = {
                     "hosts": n,
@@ -114,6 +125,8 @@ def main() -> int:
                     "local_median_s": round(med["local"], 2),
                     "node_median_s": round(med["node"], 2),
                     "node_over_local": round(med["node"] / med["local"], 3),
+                    "control_cpu_local_s": round(statistics.median(cpu["local"]), 2),
+                    "control_cpu_node_s": round(statistics.median(cpu["node"]), 2),
                     "load_before": [round(x, 2) for x in load_before],
                     "load_after": [round(x, 2) for x in os.getloadavg()],
                 }
@@ -121,11 +134,12 @@ def main() -> int:
                 print(json.dumps(row), flush=True)
         finally:
             sshd.stop_all()
-    print("\n| hosts | local run | through the node | node/local | load avg (1, 5, 15 min) before |")
-    print("|---:|---:|---:|---:|---|")
+    print("\n| hosts | local run | through the node | node/local | control CPU local / node | load before |")
+    print("|---:|---:|---:|---:|---:|---|")
     for r in results:
         print(
             f"| {r['hosts']} | {r['local_median_s']} s | {r['node_median_s']} s | {r['node_over_local']} | "
+            f"{r['control_cpu_local_s']} / {r['control_cpu_node_s']} s | "
             f"{', '.join(str(x) for x in r['load_before'])} |"
         )
     if args.json:
