@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from oaops.config_estate import ExecutionNode
 from oaops.runs.ingest import host_stats
@@ -152,10 +152,10 @@ def _stage(root: Path, staging: Path, playbook: Path, inventory: Path, vault_fil
                 shutil.copytree(inventory.parent / sub, inv / sub, symlinks=False)
         staged_inventory = inv / inventory.name
     vault = staging / "vault"
-    for i, source in enumerate(vault_files):
+    for i, secret in enumerate(vault_files):
         vault.mkdir(mode=0o700, exist_ok=True)
-        shutil.copy2(source, vault / str(i))
-        os.chmod(vault / str(i), 0o700 if os.access(source, os.X_OK) else 0o600)
+        shutil.copy2(secret, vault / str(i))  # a copy, never a link: its mode is set below
+        os.chmod(vault / str(i), 0o700 if os.access(secret, os.X_OK) else 0o600)
     return target, staged_inventory
 
 
@@ -167,7 +167,7 @@ def transmit(
     inventory: Path,
     kwargs: dict[str, Any],
     vault_ids: Sequence[tuple[str | None, str]],
-    out: BinaryIO,
+    out: IO[bytes],
 ) -> None:
     """Write the job stream of one node part to `out` (the ssh to the worker); the staged folder
     is removed at once (it holds the extravars and vault files, R11)."""
@@ -200,7 +200,7 @@ def transmit(
 def run_part(
     data_dir: Path,
     part: NodePart,
-    send: Callable[[BinaryIO], None],
+    send: Callable[[IO[bytes]], None],
     handle: Callable[[dict[str, Any]], bool],
     stop: Callable[[], bool],
     deadline: float | None,
@@ -228,20 +228,23 @@ def run_part(
 
     stderr_path = data_dir / f"{ident}.stderr"
     env = {**os.environ, ENV_MARKER: str(data_dir).rstrip("/") + "/"}
-    problem: str | None = None
     with open(stderr_path, "w+b") as err:
         try:
             proc = subprocess.Popen(ssh_argv(node), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=env)
         except OSError as exc:  # no ssh client on the control node
             return _unreached(part, handle, recap, f"ssh could not start: {exc}", "error")
         assert proc.stdin is not None
+        watcher = threading.Thread(target=_watch, args=(proc, stop, deadline), daemon=True)
+        watcher.start()  # before sending: a canceled run also stops a login that hangs
         try:  # the worker reads the whole stream before it writes: no deadlock writing first
             with proc.stdin:
                 send(proc.stdin)
         except BrokenPipeError:
             pass  # ssh or the worker ended early: its stderr and the empty stream say why
-        watcher = threading.Thread(target=_watch, args=(proc, stop, deadline), daemon=True)
-        watcher.start()
+        except BaseException:  # the content could not be packed: nothing may run half-sent
+            proc.kill()
+            _reap(proc)
+            raise
         try:
             processor = ansible_runner.interface.run(
                 streamer="process",
