@@ -112,7 +112,10 @@ def test_health_through_a_node_is_recorded_like_a_local_run_r10(
     assert {h.host: h.unreachable for h in detail.hosts} == {"hq1": 0, "bra1": 0}
     # the node's events came back through `process` into the run's own artifacts (crash replay)
     assert list((Path(detail.data_dir) / "artifacts" / "node-node_a" / "job_events").glob("*.json"))
-    assert not list(Path(detail.data_dir).glob("node-*.stream"))  # the job stream carried the extravars
+    assert not list(Path(detail.data_dir).glob("node-*"))  # the staging folder held the extravars (R11)
+    assert detail.execution_nodes == {"node_a": ["bra1"]}  # which hosts ran where, in the one Run
+    main(["runs", "show", str(run_id)])
+    assert "execution node 执行节点 node_a: bra1" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("failure", ["refused", "key", "no_worker"])
