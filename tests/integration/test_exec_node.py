@@ -140,13 +140,13 @@ def test_a_node_that_cannot_be_reached_makes_its_hosts_unreachable_with_the_reas
     assert shown["run"]["outcome"] == "unreachable" and said in (shown["error"] or "")
 
 
-def _wait_for(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+def _wait_for(predicate, timeout: float = 120.0, what: str = "the node's long task started") -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(0.1)
-    raise AssertionError("condition not met within the deadline")
+    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def _task_started(data_dir: Path, task: str) -> bool:
@@ -227,7 +227,8 @@ def test_a_dead_oaops_during_a_node_run_is_recovered_like_a_local_run_r10(
     assert not list(data_dir.glob("node-*.stream"))  # the job stream (extravars) scrubbed (R11)
     marker = (str(data_dir) + "/").encode()
     left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _environ_has(p, marker)]
-    assert left == []  # the ssh to the node was stopped
+    assert left == []  # the ssh to the node was stopped...
+    _wait_for(lambda: not _workers(host), timeout=60, what="the worker on the node ended")  # ...and so its worker
 
 
 def _workers(host: SshHost) -> list[int]:
@@ -267,7 +268,8 @@ def test_ctrl_c_during_a_node_run_is_recorded_canceled_and_stops_the_worker_r10(
     assert output.strip().splitlines()[-1] == "canceled"
     with open_database(url).transaction() as s:
         assert s.get_one(Run, 1).status == "canceled"
-    _wait_for(lambda: not _workers(host), timeout=30)  # the closed session ends the worker on the node
+    # the closed session ends the worker on the node (bounded: it does not run its playbook out)
+    _wait_for(lambda: not _workers(host), timeout=60, what="the worker on the node ended")
 
 
 def _environ_has(proc: Path, marker: bytes) -> bool:
