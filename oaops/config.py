@@ -1,8 +1,6 @@
 """Site configuration: oaops.yml (users, units, settings) and the one precedence function.
-
 Precedence (STYLE.md habit 8): built-in defaults < oaops.yml `settings` < OAOPS_* environment
-< command-line flags. Validated at the door; errors name the file, the field and the fix.
-"""
+< command-line flags. Validated at the door; errors name the file, the field and the fix."""
 
 from __future__ import annotations
 
@@ -15,8 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from oaops import config_estate as estate
-from oaops import schemas, yamlsafe
+from oaops import config_estate, schemas, yamlsafe
 from oaops.config_estate import WEB_BASE_URL_ENV, Retention, VaultId, WebSettings, records_folder, retention, vault_ids
 from oaops.errors import InputError
 from oaops.rules import change as change_rules
@@ -90,7 +87,7 @@ class Settings:
     vault_ids: tuple[VaultId, ...] = ()  # flags first, then oaops.yml; Ansible's own config is added at use
     retention: Retention = field(default_factory=Retention)
     web: WebSettings = field(default_factory=WebSettings)
-    paths: estate.SitePaths = field(default_factory=estate.SitePaths)  # settings.paths: request folders
+    paths: config_estate.SitePaths = field(default_factory=config_estate.SitePaths)  # settings.paths: request folders
 
 
 @dataclass(frozen=True)
@@ -122,6 +119,7 @@ class Config:
     problems: Problems = field(default_factory=lambda: Problems())
     changes: Changes = field(default_factory=lambda: Changes())
     audit: AuditConfig = field(default_factory=lambda: AuditConfig())
+    execution_nodes: tuple[config_estate.ExecutionNode, ...] = ()  # units whose jobs run on a node (config_estate)
 
     def schedule_field(self, schedule: Schedule, name: str) -> str:
         """Where a schedule's field is, for an InputError: `oaops.yml: schedules[2].args.inventory`."""
@@ -237,7 +235,7 @@ def resolve_settings(
         vault_ids=vault_ids(file_settings, flags, root, source),
         retention=retention(file_settings.get("retention") or {}, source),
         web=WebSettings(**dict(merged.get("web") or {})),
-        paths=estate.site_paths(file_settings.get("paths") or {}, root),
+        paths=config_estate.site_paths(file_settings.get("paths") or {}, root),
     )
 
 
@@ -368,6 +366,7 @@ def load(
         problems=load_problems(data.get("problems") or {}),
         changes=load_changes(data.get("changes") or {}, settings, str(path)),
         audit=load_audit(data.get("audit") or {}, root),
+        execution_nodes=config_estate.execution_nodes(data.get("execution_nodes") or [], units, root, str(path)),
     )
 
 

@@ -204,3 +204,75 @@ def known_hosts(root: Path, env: Mapping[str, str]) -> Path:
     """The site's known_hosts file: OAOPS_KNOWN_HOSTS (relative to the project root), else var/ssh/known_hosts."""
     path = Path(env.get(KNOWN_HOSTS_ENV) or KNOWN_HOSTS).expanduser()
     return path if path.is_absolute() else root / path
+
+
+@dataclass(frozen=True)
+class ExecutionNode:
+    """`execution_nodes[]`: a host in a unit's own network that runs the unit's jobs with
+    `ansible-runner worker` over SSH (R10's units); it needs ansible-runner and ansible-core only."""
+
+    name: str
+    host: str
+    units: tuple[str, ...]
+    port: int = 22
+    user: str = ""
+    identity_file: Path | None = None
+    runner: str = "ansible-runner"  # the node's ansible-runner command (a path, or a name on its PATH)
+    host_key_checking: bool = True
+    known_hosts: Path | None = None
+    connect_timeout: int = 10
+
+    @property
+    def address(self) -> str:
+        return f"{self.user + '@' if self.user else ''}{self.host}:{self.port}"
+
+
+def execution_nodes(
+    items: list[Mapping[str, Any]], units: Mapping[str, Any], root: Path, source: str
+) -> tuple[ExecutionNode, ...]:
+    """What the schema cannot say: names are unique, units exist and have one node each, the key
+    and known_hosts files exist (paths relative to the project root)."""
+    out: list[ExecutionNode] = []
+    served: dict[str, str] = {}
+    for i, item in enumerate(items):
+        where, name = f"{source}: execution_nodes[{i}]", str(item["name"])
+        if any(n.name == name for n in out):
+            raise InputError(f"{where}.name", f"execution node {name!r} is listed twice", "give each node its own name")
+        for unit in item["units"]:
+            if unit not in units:
+                raise InputError(
+                    f"{where}.units", f"execution node {name!r}: unknown unit {unit!r}", "use an id listed under units"
+                )
+            if unit in served:
+                raise InputError(
+                    f"{where}.units",
+                    f"unit {unit!r} is served by execution nodes {served[unit]!r} and {name!r}",
+                    "name each unit under one node only",
+                )
+            served[unit] = name
+        files: dict[str, Path | None] = {}
+        for key in ("identity_file", "known_hosts"):
+            value = item.get(key)
+            path = Path(str(value)).expanduser() if value else None
+            path = path if path is None or path.is_absolute() else root / path
+            if path is not None and not path.is_file():
+                raise InputError(
+                    f"{where}.{key}",
+                    f"execution node {name!r}: {path} does not exist",
+                    f"give an existing file as {key}",
+                )
+            files[key] = path
+        out.append(
+            ExecutionNode(
+                name=name,
+                host=str(item["host"]),
+                units=tuple(item["units"]),
+                port=int(item.get("port", 22)),
+                user=str(item.get("user") or ""),
+                runner=str(item.get("runner") or "ansible-runner"),
+                host_key_checking=bool(item.get("host_key_checking", True)),
+                connect_timeout=int(item.get("connect_timeout", 10)),
+                **files,
+            )
+        )
+    return tuple(out)

@@ -113,6 +113,8 @@ def show_cmd(run_id: int, as_json: bool) -> int:
         f"by {r.actor} ({trigger}) · started {when(r.started_at, tz)} · finished {when(r.finished_at, tz)}"
         f" · {seconds(r.duration_s)} · {d.task_count} task results · {d.data_dir}"
     )
+    for node, names in d.execution_nodes.items():
+        out.print(f"execution node 执行节点 {node}: {', '.join(names)}")
     if d.error:
         out.print(f"[red]{d.error}[/red]")
     hosts = Table(title="hosts", title_justify="left")

@@ -252,8 +252,8 @@ class Recorder:
                 self.results += 1
                 if self.progress:
                     self.progress("result", {"host": record.host, "task": record.task, "status": record.status})
-            elif kind == "playbook_on_stats":
-                self.stats = host_stats(event)
+            elif kind == "playbook_on_stats":  # one recap per part of a job split over nodes
+                self.stats = {**(self.stats or {}), **host_stats(event)}
             elif kind == "playbook_on_task_start" and self.progress:
                 self.progress("task", {"task": (event.get("event_data") or {}).get("task", "")})
             if len(self.pending) >= self.batch_size or (
@@ -291,13 +291,14 @@ def artifact_events(data_dir: Path) -> Iterator[dict[str, Any]]:
 
 def replay(db: Database, run_id: int, events: Iterable[dict[str, Any]], batch_size: int = 500) -> int:
     """Ingest events after the fact (crash recovery); returns how many results were new."""
-    new, batch, stats = 0, [], None
+    new, batch = 0, []
+    stats: dict[str, dict[str, int]] | None = None
     for event in events:
         record = task_record(event)
         if record is not None:
             batch.append(record)
         elif event.get("event") == "playbook_on_stats":
-            stats = host_stats(event)
+            stats = {**(stats or {}), **host_stats(event)}
         if len(batch) >= batch_size:
             with db.transaction() as session:
                 new += store_runs.save_batch(session, run_id, batch)

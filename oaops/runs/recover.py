@@ -90,6 +90,12 @@ def scrub_secrets(data_dir: Path) -> None:
         if path.exists():
             path.unlink()
     shutil.rmtree(data_dir / "project", ignore_errors=True)
+    # an execution node's job stream and staging folder carry the extravars and vault files too
+    for staged in data_dir.glob("node-*"):
+        if staged.is_dir() and not staged.is_symlink():
+            shutil.rmtree(staged, ignore_errors=True)
+        elif staged.suffix in (".stream", ".stderr"):
+            staged.unlink(missing_ok=True)
 
 
 def recover(db: Database, actor: str) -> list[Recovered]:

@@ -9,21 +9,23 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import yaml
-
 from oaops.config_estate import VaultId
 from oaops.errors import RecordWriteError
 from oaops.rules.runs import RunStatus, Trigger, from_runner
-from oaops.runs import hostkeys, vault
+from oaops.runs import hostkeys, nodes, vault
+from oaops.runs.extravars import write_extravars
 from oaops.runs.ingest import ProgressFn, Recorder
 from oaops.runs.inventory import configure_ansible
+from oaops.runs.nodes import NodePlan, PartResult
 from oaops.runs.recover import scrub_secrets, stop_orphans
 from oaops.runs.redact import redact
 from oaops.store import runs as store_runs
@@ -46,40 +48,7 @@ class RunSpec:
     timeout: int | None = None
     hosts: list[str] = field(default_factory=list)  # resolved limit, for the record
     vault_ids: tuple[VaultId, ...] | None = None  # None: the site's (settings.vault_*, --vault-id)
-
-
-class _UnsafeDumper(yaml.SafeDumper):
-    """Every string, key or value, is written tagged `!unsafe`: Ansible never templates it."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-def _unsafe_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
-    return dumper.represent_scalar("!unsafe", str(text), style='"')
-
-
-_UnsafeDumper.add_representer(str, _unsafe_text)
-_UnsafeDumper.add_multi_representer(str, _unsafe_text)
-_UnsafeDumper.add_representer(tuple, yaml.SafeDumper.represent_list)
-
-
-def unsafe_yaml(extravars: dict[str, Any]) -> str:
-    """The extra vars as YAML with every string tagged `!unsafe`. What a person wrote (a change's
-    vars, a restore's target name, a schedule's args) is data, never a template: a Jinja
-    `{{ lookup('pipe', ...) }}` in it reaches the hosts as that literal text and runs nothing on
-    the control node, where oaops runs as root (R11, R17, issue 15)."""
-    return yaml.dump(extravars, Dumper=_UnsafeDumper, allow_unicode=True, sort_keys=False, width=2**16)
-
-
-def write_extravars(data_dir: Path, extravars: dict[str, Any]) -> None:
-    """env/extravars, which ansible-runner passes as `-e @env/extravars`: 0600 in a 0700 folder,
-    removed after the run (recover.scrub_secrets). Written unredacted: redaction is for records."""
-    env = data_dir / "env"
-    env.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(env / "extravars", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(unsafe_yaml(extravars))
+    nodes: NodePlan | None = None  # hosts of node-served units run there (runs/nodes.py); None: all here
 
 
 @dataclass(frozen=True)
@@ -158,6 +127,7 @@ def start(
     cancel = _Cancel()
     cancel.recorder = recorder
     status, rc, error = RunStatus.ERROR, None, None
+    handle, node_parts = _locked(recorder.handle), []
     try:
         configure_ansible(root)
         if spec.extravars:
@@ -185,26 +155,34 @@ def start(
         if beside not in os.environ.get("PATH", "").split(os.pathsep):
             os.environ["PATH"] = f"{beside}{os.pathsep}{os.environ.get('PATH', '')}"
         with _sigint_cancels(cancel):
-            result = ansible_runner.run(
-                private_data_dir=str(data_dir),
-                project_dir=str(root),
-                playbook=str(playbook),
-                inventory=str(spec.inventory),
-                limit=spec.limit,
-                forks=spec.forks,
-                cmdline=cmdline or None,
-                envvars=envvars,
-                ident="artifacts",
-                quiet=True,
-                event_handler=recorder.handle,
-                cancel_callback=cancel,
-                timeout=spec.timeout,
-                json_mode=False,
-            )
-        status, rc = from_runner(result.status, result.rc), result.rc
+            if spec.nodes is not None:  # started first: the node parts run while the local one does
+                node_parts = _start_nodes(root, data_dir, spec, playbook, handle, cancel)
+            status, rc = RunStatus.SUCCESSFUL, None
+            if spec.nodes is None or spec.nodes.local_hosts:
+                result = ansible_runner.run(
+                    private_data_dir=str(data_dir),
+                    project_dir=str(root),
+                    playbook=str(playbook),
+                    inventory=str(spec.inventory),
+                    limit=spec.limit if spec.nodes is None else spec.nodes.local_limit(spec.limit),
+                    forks=spec.forks,
+                    cmdline=cmdline or None,
+                    envvars=envvars,
+                    ident="artifacts",
+                    quiet=True,
+                    event_handler=handle,
+                    cancel_callback=cancel,
+                    timeout=spec.timeout,
+                    json_mode=False,
+                )
+                status, rc = from_runner(result.status, result.rc), result.rc
+            status, rc, error = _join_nodes(node_parts, status, rc)
         if recorder.error is None:
             recorder.flush()
     except BaseException as exc:  # the Run row must never be left running by a live process
+        cancel.requested = True  # node parts stop their ssh too
+        for thread in node_parts:
+            thread.join(timeout=30)
         error = f"{type(exc).__name__}: {exc}"
         if isinstance(exc, KeyboardInterrupt):
             status = RunStatus.CANCELED
@@ -218,7 +196,7 @@ def start(
         error = f"recording failed: {recorder.error}"
         _finish(db, run_id, RunStatus.ERROR, rc, actor, error, recorder, spec)
         raise RecordWriteError(f"run {run_id}: {error}; events kept in {data_dir}/artifacts")
-    _finish(db, run_id, status, rc, actor, None, recorder, spec)
+    _finish(db, run_id, status, rc, actor, error, recorder, spec)
     return RunOutcome(run_id, status, rc, data_dir)
 
 
@@ -243,4 +221,78 @@ def _finish(
         for counters in (recorder.stats or {}).values():
             for k, v in counters.items():
                 totals[k] = totals.get(k, 0) + v
-        store_runs.finish(session, run_id, status, rc, actor, error, stats={"totals": totals})
+        # which hosts ran on which execution node: one Run holds every part of the job
+        where = {p.node.name: list(p.hosts) for p in spec.nodes.parts} if spec.nodes else {}
+        stats = {"totals": totals, **({"execution_nodes": where} if where else {})}
+        store_runs.finish(session, run_id, status, rc, actor, error, stats=stats)
+
+
+def _locked(handle: Callable[[dict[str, Any]], bool]) -> Callable[[dict[str, Any]], bool]:
+    """One Recorder serves the local part and every node part: their events arrive on threads."""
+    lock = threading.Lock()
+
+    def locked(event: dict[str, Any]) -> bool:
+        with lock:
+            return handle(event)
+
+    return locked
+
+
+class _NodeThread(threading.Thread):
+    def __init__(self, target: Callable[[], PartResult]) -> None:
+        super().__init__(daemon=True)
+        self.target = target
+        self.result: PartResult | None = None
+        self.failure: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self.target()
+        except BaseException as exc:  # kept and raised by the caller's thread
+            self.failure = exc
+
+
+def _start_nodes(
+    root: Path, data_dir: Path, spec: RunSpec, playbook: Path, handle: Callable[[dict[str, Any]], bool], cancel: _Cancel
+) -> list[_NodeThread]:
+    """Start each node part: its thread opens the ssh to the worker and transmits the job into it."""
+    assert spec.nodes is not None
+    flags = [flag for flag, on in (("--check", spec.check), ("--diff", spec.diff)) if on]
+    ids = [vault.split(v.slug) for v in vault.all_ids(spec.vault_ids)]
+    kwargs: dict[str, Any] = {
+        "extravars": spec.extravars,  # written as env/extravars, every string !unsafe (runs/extravars.py)
+        "forks": spec.forks,
+        "envvars": {"ANSIBLE_CONFIG": "ansible.cfg", "ANSIBLE_FORCE_COLOR": "False", "ANSIBLE_NOCOLOR": "True"},
+        "timeout": spec.timeout,
+        "json_mode": False,
+    }
+    deadline = time.monotonic() + spec.timeout + 60 if spec.timeout else None
+    threads = []
+    for part in spec.nodes.parts:
+        send = partial(nodes.transmit, root, data_dir, part, playbook, spec.inventory, {**kwargs, "flags": flags}, ids)
+        thread = _NodeThread(partial(nodes.run_part, data_dir, part, send, handle, cancel, deadline))
+        thread.start()
+        threads.append(thread)
+    return threads
+
+
+ORDER = [RunStatus.SUCCESSFUL, RunStatus.FAILED, RunStatus.ERROR, RunStatus.TIMEOUT, RunStatus.CANCELED]
+
+
+def _join_nodes(
+    threads: list[_NodeThread], status: RunStatus, rc: int | None
+) -> tuple[RunStatus, int | None, str | None]:
+    """The job's status is its worst part's; a node's problem is the run's error text too."""
+    problems = []
+    for thread in threads:
+        thread.join()
+        if thread.failure is not None:
+            raise thread.failure
+        part = thread.result
+        assert part is not None
+        mine = from_runner(part.status, part.rc)
+        status = max(status, mine, key=ORDER.index)
+        rc = max((r for r in (rc, part.rc) if r is not None), default=None)
+        if part.problem:
+            problems.append(part.problem)
+    return status, rc, "; ".join(problems) or None

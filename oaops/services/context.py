@@ -28,6 +28,7 @@ from oaops.store.db import Database, open_database
 if TYPE_CHECKING:  # the runners (ansible-runner, ingest, pytest) are imported by the commands that start a run
     from oaops.runs import runner, testinfra
     from oaops.runs.ingest import ProgressFn
+    from oaops.runs.nodes import NodePlan
 
 
 @dataclass
@@ -92,6 +93,8 @@ class Context:
         from oaops.runs import runner
 
         settings = self.config.settings
+        if spec.nodes is None and self.config.execution_nodes:
+            spec.nodes = self.node_plan(spec.inventory, spec.limit)
         return runner.start(
             self.db,
             self.root,
@@ -102,6 +105,14 @@ class Context:
             progress=progress,
             known_hosts=self.known_hosts,
         )
+
+    def node_plan(self, inventory: Path, limit: str | None) -> NodePlan | None:
+        """Which hosts of a job the execution nodes of their units run (None: all run here)."""
+        from oaops.runs import nodes
+        from oaops.runs.inventory import resolve
+
+        hosts = resolve(self.root, inventory, limit, with_vars=False)
+        return nodes.plan(self.config.execution_nodes, [(h.name, h.units()) for h in hosts])
 
     def start_tests(self, spec: testinfra.TestSpec, progress: ProgressFn | None = None) -> testinfra.TestOutcome:
         """The same door for pytest-testinfra files (a change's verification), recorded as a Run."""

@@ -128,6 +128,7 @@ class RunDetail:
     checks: list[CheckRow]
     failed_tasks: list[TaskRow]
     task_count: int
+    execution_nodes: dict[str, list[str]] = field(default_factory=dict)  # node -> hosts it ran (R10)
 
 
 # ---- writes -----------------------------------------------------------------------------------
@@ -447,6 +448,7 @@ def detail(session: Session, run_id: int) -> RunDetail | None:
         checks=checks,
         failed_tasks=failed,
         task_count=int(task_count or 0),
+        execution_nodes=dict((run.stats or {}).get("execution_nodes") or {}),
     )
 
 

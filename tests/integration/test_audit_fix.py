@@ -53,7 +53,7 @@ class FixSite:
         return out
 
     def audit(self) -> dict[str, str]:
-        args = ["audit", "-i", str(self.root / "inventory.yml"), "--limit", "oa1", "--json", "--quiet"]
+        args = ["audit", "-i", str(self.root / "inventories" / "fix.yml"), "--limit", "oa1", "--json", "--quiet"]
         for c in CONTROLS:
             args += ["--control", c]
         code, out, err = self.cli("tech", *args)
@@ -95,7 +95,8 @@ def fs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FixSite]:
             "children": {"os": {"hosts": {"oa1": None}}, "unit_hq": {"hosts": {"oa1": None}}},
         }
     }
-    (root / "inventory.yml").write_text(yaml.safe_dump(inventory), encoding="utf-8")
+    (root / "inventories").mkdir(exist_ok=True)  # a request's inventory stays in inventories/ (issue 15)
+    (root / "inventories" / "fix.yml").write_text(yaml.safe_dump(inventory), encoding="utf-8")
     yield FixSite(root, site, config)
 
 
@@ -103,7 +104,7 @@ def fs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FixSite]:
 def story(fs: FixSite) -> dict[str, Any]:
     before = fs.audit()
     made = json.loads(
-        fs.ok("tech", "audit", "fix", *CONTROLS, "--hosts", "oa1", "-i", str(fs.root / "inventory.yml"), "--json")
+        fs.ok("tech", "audit", "fix", *CONTROLS, "--hosts", "oa1", "-i", str(fs.root / "inventories" / "fix.yml"), "--json")
     )
     cid = made["change"]
     request = yaml.safe_load(Path(made["request_file"]).read_text(encoding="utf-8"))
@@ -182,7 +183,7 @@ def test_the_next_audit_shows_both_controls_fixed(fs: FixSite, story: dict[str, 
 def test_a_fix_the_audit_still_fails_is_rolled_back_byte_for_byte(fs: FixSite, story: dict[str, Any]) -> None:
     """R18: verification by the audit fails (the parameter asks for the impossible), so the change
     restores its snapshot by itself and ends rolled back; the file is as it was before the run."""
-    text = fs.ok("tech", "audit", "fix", "OS-SSH-04", "--hosts", "oa1", "-i", str(fs.root / "inventory.yml"))
+    text = fs.ok("tech", "audit", "fix", "OS-SSH-04", "--hosts", "oa1", "-i", str(fs.root / "inventories" / "fix.yml"))
     assert "draft 草稿 (security_policy 安全策略, risk" in text  # Chinese first, with the code words
     cid = text.split()[1]
     fs.ok("tech", "change", "submit", cid)
@@ -218,7 +219,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
 ) -> None:
     before = sorted((fs.root / "changes").iterdir())
     listed = fs.ok("tech", "change", "list", "--json")
-    code, _out, err = fs.cli(user, "audit", "fix", *args, "--hosts", "oa1", "-i", str(fs.root / "inventory.yml"))
+    code, _out, err = fs.cli(user, "audit", "fix", *args, "--hosts", "oa1", "-i", str(fs.root / "inventories" / "fix.yml"))
     assert code == 2, err
     one_line_error(err, *[n for n in names if n])
     assert sorted((fs.root / "changes").iterdir()) == before
