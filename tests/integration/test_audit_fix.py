@@ -104,7 +104,17 @@ def fs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FixSite]:
 def story(fs: FixSite) -> dict[str, Any]:
     before = fs.audit()
     made = json.loads(
-        fs.ok("tech", "audit", "fix", *CONTROLS, "--hosts", "oa1", "-i", str(fs.root / "inventories" / "fix.yml"), "--json")
+        fs.ok(
+            "tech",
+            "audit",
+            "fix",
+            *CONTROLS,
+            "--hosts",
+            "oa1",
+            "-i",
+            str(fs.root / "inventories" / "fix.yml"),
+            "--json",
+        )
     )
     cid = made["change"]
     request = yaml.safe_load(Path(made["request_file"]).read_text(encoding="utf-8"))
@@ -219,7 +229,9 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
 ) -> None:
     before = sorted((fs.root / "changes").iterdir())
     listed = fs.ok("tech", "change", "list", "--json")
-    code, _out, err = fs.cli(user, "audit", "fix", *args, "--hosts", "oa1", "-i", str(fs.root / "inventories" / "fix.yml"))
+    code, _out, err = fs.cli(
+        user, "audit", "fix", *args, "--hosts", "oa1", "-i", str(fs.root / "inventories" / "fix.yml")
+    )
     assert code == 2, err
     one_line_error(err, *[n for n in names if n])
     assert sorted((fs.root / "changes").iterdir()) == before
