@@ -165,17 +165,20 @@ def task_record(event: dict[str, Any]) -> TaskRecord | None:
     hidden = bool(res.get("_ansible_no_log") or "censored" in res)
     checks = [] if hidden else checks_from(res)
     backup = None if hidden else backup_from(res)
-    stored = redact(res)
-    if checks and isinstance(stored.get("oaops"), dict):
-        # the checks have their own table; keep the rest of the payload as evidence
-        stored["oaops"] = {k: v for k, v in stored["oaops"].items() if k != "checks"} | {
-            "checks": f"<{len(checks)} checks stored>"
-        }
-    if backup is not None and isinstance(stored.get("oaops"), dict):
-        # manifests live in the backups table; the task result keeps a pointer, not a second copy
-        for key in ("sets", "results", "verified"):
-            if isinstance(stored["oaops"].get(key), list):
-                stored["oaops"][key] = f"<{len(stored['oaops'][key])} {key} stored as backup records>"
+    kept = res
+    payload = res.get("oaops")
+    if isinstance(payload, dict) and (checks or backup is not None):
+        # What has its own table becomes a pointer BEFORE redaction: redacting a host's checks only
+        # to drop them was most of the recorder's CPU per event (docs/performance.md, over SSH).
+        payload = dict(payload)
+        if checks:  # the checks have their own table; the rest of the payload stays as evidence
+            payload["checks"] = f"<{len(checks)} checks stored>"
+        if backup is not None:  # manifests live in the backups table: a pointer, not a second copy
+            for key in ("sets", "results", "verified"):
+                if isinstance(payload.get(key), list):
+                    payload[key] = f"<{len(payload[key])} {key} stored as backup records>"
+        kept = {**res, "oaops": payload}
+    stored = redact(kept)
     msg = res.get("msg") or res.get("reason") or ""
     if status in ("failed", "unreachable"):
         msg = with_output_tail(str(msg), res)

@@ -19,7 +19,15 @@ import yaml
 from sqlalchemy import create_engine, inspect, text
 
 from tests.fixtures import services
-from tests.fixtures.sshd import SshdHosts, write_inventory
+from tests.fixtures.sshd import (
+    SshdError,
+    SshdHosts,
+    SshHost,
+    keygen,
+    loopback_addresses,
+    start_listeners,
+    write_inventory,
+)
 from tests.fixtures.web import OA_TITLE, OAWebServer, TlsEndpoint
 
 # --- service gating ---------------------------------------------------------
@@ -326,3 +334,30 @@ def test_oa_tls_factory_expired_cert(oa_tls_factory) -> None:
     with pytest.raises(urllib.error.URLError) as err:
         urllib.request.urlopen(expired.url, timeout=10, context=context)
     assert "expired" in str(err.value).lower()
+
+
+@pytest.mark.sshd
+def test_one_daemon_serves_several_loopback_addresses_for_the_ssh_benchmark(tmp_path: Path) -> None:
+    """start_listeners (benchmarks/bench_ssh.py): 5 "hosts" on 2 daemons, each address its own host."""
+    services.require("sshd", "start_listeners needs openssh-server")
+    addresses = loopback_addresses(5, "127.0.199.1")
+    assert addresses[-1] == "127.0.199.5"
+    assert loopback_addresses(2, "127.0.199.250") == ["127.0.199.250", "127.0.200.1"]
+    key = keygen(tmp_path / "id_ed25519", "bench")
+    daemons = start_listeners(tmp_path / "sshd", addresses, key, per_daemon=3)
+    try:
+        assert [d.addresses for d in daemons] == [tuple(addresses[:3]), tuple(addresses[3:])]
+        for daemon in daemons:
+            for address in daemon.addresses:
+                vars_ = daemon.inventory_vars(address)
+                assert vars_["ansible_host"] == address and vars_["ansible_port"] == daemon.port
+                argv = daemon.ssh_argv("echo $SSH_CONNECTION")
+                argv[-2] = f"{daemon.user}@{address}"
+                proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+                assert proc.returncode == 0, proc.stderr
+                assert proc.stdout.split()[2:4] == [address, str(daemon.port)]
+        with pytest.raises(SshdError, match="at most 16 addresses"):
+            SshHost("x", "127.0.199.1", 1, "root", key, tmp_path / "x", tmp_path / "ak", addresses * 4)
+    finally:
+        for daemon in daemons:
+            daemon.stop()
