@@ -125,9 +125,6 @@ class SitePaths:
     inventories: tuple[Path, ...] = ()
     tests: tuple[Path, ...] = ()
 
-    def of(self, kind: Kind) -> tuple[Path, ...]:
-        return self.inventories if kind == "inventories" else self.tests if kind == "tests" else ()
-
 
 def site_paths(data: Mapping[str, Any], root: Path) -> SitePaths:
     def folders(key: str) -> tuple[Path, ...]:

@@ -103,6 +103,7 @@ def test_extravars_reach_ansible_as_literal_text_never_templated(tmp_path: Path)
     marker = tmp_path / "marker"
     jinja = f"{{{{ lookup('pipe', 'touch {marker}') }}}}"
     items = [{"name": "a", "value": jinja, "admin_password": SECRET, "n": 3}, "{% if true %}x{% endif %}"]
+    items += ["0644", "true", "null", "1.5", "yes", 7, 1.5, True, None, "\u2028 😀"]  # each keeps its type
     extravars = {"text": jinja, "items": items, "keyed": {jinja: "中文"}, "out": str(tmp_path / "received.json")}
     db = open_database(f"sqlite:///{tmp_path}/records.db")
     spec = runner.RunSpec(
