@@ -6,11 +6,14 @@ Pages live in `pages.py` (reading) and `decisions.py` (approve, reject, sign); b
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import os
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -200,13 +203,24 @@ class SecurityHeaders:
         await self.app(scope, receive, add)
 
 
+# Pages run in worker threads; they are CPU-bound Python (one interpreter lock), so more threads
+# than this only share the same cores slower (20 clients: 99 instead of 144 pages/s with anyio's 40)
+WORKER_THREADS = int(os.environ.get("OAOPS_WEB_THREADS", "4"))
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(_app: Starlette) -> AsyncIterator[None]:
+    anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
+    yield
+
+
 def create_app(config: Config, clock: Callable[[], datetime] = utcnow) -> Starlette:
     console = Console(config, clock)
     routes: list[Route | Mount] = [*login_routes(console)]
     for path, handler, methods in [*pages.ROUTES, *decisions.ROUTES]:
         routes.append(Route(path, page(console, handler), methods=methods))
     routes.append(Mount("/static", StaticFiles(directory=HERE / "static"), name="static"))
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, lifespan=_lifespan)
     app.state.console = console
     app.add_middleware(SecurityHeaders)
     return app

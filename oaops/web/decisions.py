@@ -45,10 +45,19 @@ def _change(p: Page) -> Any:
     return d
 
 
+def _change_reads(p: Page, change_id: str) -> tuple[Any, list[dict[str, Any]]]:
+    with p.ctx.db.read():  # the change and its preview's diff from one snapshot
+        d = change.show(p.ctx, change_id)
+        previews = [s for s in d.steps if s.step == "preview" and s.run_id]
+        return d, change.diffs_of(p.ctx, previews[-1].run_id) if previews else []
+
+
 def change_page(p: Page) -> Response:
-    d = _change(p)
-    previews = [s for s in d.steps if s.step == "preview" and s.run_id]
-    diffs = change.diffs_of(p.ctx, previews[-1].run_id) if previews else []
+    change_id = p.request.path_params["change_id"].strip().upper()
+    scope = p.scope  # asks the READ permission (R8) before anything cached is shown
+    d, diffs = p.console.cached(("change", change_id), lambda: _change_reads(p, change_id))
+    if not scope.all and not _visible_change(p, d.row):  # R10, on every request
+        raise scope_service.OutOfScope(f"change {change_id}")
     request = json.dumps(d.request, ensure_ascii=False, indent=2, default=str)
     return p.render("change.html.j2", d=d, diffs=diffs, request_text=request)
 

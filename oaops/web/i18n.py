@@ -63,6 +63,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "trigger": ("触发", "Trigger"),
     "filter": ("筛选", "Filter"),
     "days": ("天数", "Days"),
+    "older": ("更早的记录", "Older"),
     "all": ("全部", "All"),
     "checks": ("检查项", "Checks"),
     "failed_tasks": ("失败任务", "Failed tasks"),
