@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 
 from oaops.errors import InputError
 from oaops.reports import charts
-from oaops.services import audit, change
+from oaops.services import audit, change, problem
 from oaops.services import scope as scope_service
 from oaops.web import decide
 from oaops.web.console import Page
@@ -112,6 +112,18 @@ def waiver_decide(p: Page) -> Response:
     return _done("/audits", p.lang)
 
 
+def problem_verify(p: Page) -> Response:
+    """R16: a group admin other than the owner verifies a resolved problem, or sends it back."""
+    ref = p.request.path_params["ref"].strip().upper()
+    d = problem.show(p.ctx, ref)
+    scope_service.require_hosts(p.ctx, p.scope, [d.problem.host or ""], f"problem {ref}")  # R10
+    decision = p.field("decision")
+    if decision not in ("verify", "reject"):
+        raise InputError("form field 'decision'", f"{decision[:20]!r} is not a decision", "verify or reject")
+    decide.verify_problem(p.ctx, d.problem.ref, decision == "verify", p.form.get("note", "").strip(), p.via())
+    return _done(f"/problems/{d.problem.ref}", p.lang)
+
+
 def review_sign(p: Page) -> Response:
     _site_wide(p)
     month = p.request.path_params["month"]
@@ -126,6 +138,7 @@ ROUTES: list[tuple[str, Any, list[str]]] = [
     ("/audits", audits, ["GET"]),
     ("/audits/{run_id:int}", audit_page, ["GET"]),
     ("/waivers/{waiver_id:int}/decide", waiver_decide, ["POST"]),
+    ("/problems/{ref}/verify", problem_verify, ["POST"]),
     ("/review/{month}/sign", review_sign, ["POST"]),
 ]
 
