@@ -138,8 +138,12 @@ def login_routes(console: Console) -> list[Route]:
                                            console.config.settings.web)  # fmt: skip
         except auth.SignInRefused as exc:
             action = "lockout" if str(exc) == "locked now" else ("refused-locked" if exc.locked else "failure")
+            if exc.unavailable:
+                action = "directory-unreachable"
             await run_in_threadpool(console.journal, login, action, source)
             status, word = (403, "locked") if exc.locked else (401, "bad_credentials")
+            if exc.unavailable:
+                status, word = 503, "directory_down"
             return _login_page(console, request, status, word)
         session = console.sessions.start(login, totp, source)
         await run_in_threadpool(console.journal, login, "sign-in", source, totp=totp, session=session.ref)

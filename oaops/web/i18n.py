@@ -24,6 +24,10 @@ WORDS: dict[str, tuple[str, str]] = {
         "连续失败次数过多，账户已锁定，请稍后再试或联系集团系统管理员。",
         "Too many failed sign-ins: the account is locked. Try later or ask the group admin.",
     ),
+    "directory_down": (
+        "无法连接目录服务（LDAP），请稍后再试或联系集团系统管理员。",
+        "The directory (LDAP) cannot be reached. Try later or ask the group admin.",
+    ),
     "expired": ("会话已过期，请重新登录。", "Your session has expired. Please sign in again."),
     "need_sign_in": ("请先登录。", "Please sign in."),
     "csrf": (
