@@ -6,7 +6,7 @@ with BEGIN IMMEDIATE (the database write lock), PostgreSQL appends take an advis
 Reads that write nothing (the console's pages, the CLI's lists and shows) go through
 `Database.read()`: on SQLite a deferred transaction (WAL: a snapshot, taken without the write
 lock, so readers run side by side and beside a run's writer) on connections that refuse writes
-(`PRAGMA query_only`); on PostgreSQL a READ ONLY transaction. A write attempted in one raises.
+(`PRAGMA query_only`); on PostgreSQL a READ ONLY, REPEATABLE READ transaction. A write attempted in one raises.
 A read() inside a read() of the same thread joins it: a console page reads one snapshot.
 `Database.version()` changes whenever a write has been committed, by any process: what a cache of
 reads is keyed on, so it is never staler than the records.
@@ -168,8 +168,9 @@ def make_engine(url: str, read_only: bool = False) -> Engine:
         # as many connections as the console's worker threads (anyio's 40), so a page never waits
         # for a pooled connection while another thread holds one idle between its transactions
         kwargs["pool_size"], kwargs["max_overflow"] = 10, 30
-        if read_only:
+        if read_only:  # one snapshot for the whole read (a page), which never waits or fails
             kwargs["execution_options"] = {"postgresql_readonly": True}
+            kwargs["isolation_level"] = "REPEATABLE READ"
     try:
         engine = create_engine(parsed, **kwargs)
     except (ArgumentError, _NoSuchModuleError, ImportError) as exc:  # ImportError: the driver is not installed

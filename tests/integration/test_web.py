@@ -205,6 +205,29 @@ def test_a_unit_admin_sees_only_their_units_R10(app: TestClient, site: ConsoleSi
     assert app.get("/reports/monthly/2026-10.pdf").status_code == 403  # site-wide reports
 
 
+def test_cached_page_reads_are_never_staler_than_the_records_nor_wider_than_a_unit_R10(
+    app: TestClient, site: ConsoleSite, tmp_path: Path
+) -> None:
+    """The dashboard and a change page keep their reads (Console.cached) under the records' version:
+    a change submitted a moment ago is on the next dashboard; what the manager's requests kept is
+    still refused to a unit admin of another unit, on the same server."""
+    other = site.changes["branch_b"]
+    assert sign_in(app, site, "manager.chen") == 303
+    assert other in app.get("/").text and app.get(f"/changes/{other}").status_code == 200
+    tech = site.ctx("ops.li")
+    try:
+        request = tmp_path / "req.yml"
+        request.write_text((site.dir / "req-branch_a.yml").read_text(encoding="utf-8"), encoding="utf-8")
+        fresh = change.submit(tech, change.new(tech, request).id).id
+    finally:
+        tech.close()
+    assert fresh in app.get("/").text  # written after the dashboard was kept: shown at once
+    assert sign_in(app, site, "ua.a", code="") == 303
+    assert app.get(f"/changes/{other}").status_code == 404
+    dashboard = app.get("/").text
+    assert other not in dashboard and site.changes["branch_a"] in dashboard
+
+
 def test_install_prints_the_systemd_unit(site: ConsoleSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from oaops.cli.main import main
 
