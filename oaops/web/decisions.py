@@ -48,8 +48,8 @@ def _change(p: Page) -> Any:
 def _change_reads(p: Page, change_id: str) -> tuple[Any, list[dict[str, Any]]]:
     with p.ctx.db.read():  # the change and its preview's diff from one snapshot
         d = change.show(p.ctx, change_id)
-        previews = [s for s in d.steps if s.step == "preview" and s.run_id]
-        return d, change.diffs_of(p.ctx, previews[-1].run_id) if previews else []
+        previews = [run for s in d.steps if s.step == "preview" and (run := s.run_id)]
+        return d, change.diffs_of(p.ctx, previews[-1]) if previews else []
 
 
 def change_page(p: Page) -> Response:
