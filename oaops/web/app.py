@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
@@ -208,23 +207,22 @@ class SecurityHeaders:
 
 
 # Pages run in worker threads; they are CPU-bound Python (one interpreter lock), so more threads
-# than this only share the same cores slower (20 clients: 99 instead of 144 pages/s with anyio's 40)
-WORKER_THREADS = int(os.environ.get("OAOPS_WEB_THREADS", "4"))
+# than a few only share the same cores slower (20 clients: 99 instead of 144 pages/s with anyio's 40)
+WORKER_THREADS = 4
 
 
-@contextlib.asynccontextmanager
-async def _lifespan(_app: Starlette) -> AsyncIterator[None]:
-    anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
-    yield
+def create_app(config: Config, clock: Callable[[], datetime] = utcnow, threads: int = WORKER_THREADS) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
 
-
-def create_app(config: Config, clock: Callable[[], datetime] = utcnow) -> Starlette:
     console = Console(config, clock)
     routes: list[Route | Mount] = [*login_routes(console)]
     for path, handler, methods in [*pages.ROUTES, *decisions.ROUTES]:
         routes.append(Route(path, page(console, handler), methods=methods))
     routes.append(Mount("/static", StaticFiles(directory=HERE / "static"), name="static"))
-    app = Starlette(routes=routes, lifespan=_lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.console = console
     app.add_middleware(SecurityHeaders)
     return app
