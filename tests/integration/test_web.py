@@ -228,6 +228,18 @@ def test_cached_page_reads_are_never_staler_than_the_records_nor_wider_than_a_un
     assert other not in dashboard and site.changes["branch_a"] in dashboard
 
 
+def test_the_runs_list_pages_by_fifty_and_refuses_a_made_up_page(app: TestClient, site: ConsoleSite) -> None:
+    assert sign_in(app, site, "leader.sun", code="") == 303
+    first = app.get("/runs?days=3660").text
+    ids = [int(x) for x in re.findall(r'<a href="/runs/(\d+)">', first)]
+    assert len(ids) == 50 and ids == sorted(ids, reverse=True)
+    older = re.search(r'href="(/runs\?[^"]*before=(\d+))"', first)
+    assert older and int(older.group(2)) == ids[-1]
+    nxt = [int(x) for x in re.findall(r'<a href="/runs/(\d+)">', app.get(older.group(1).replace("&amp;", "&")).text)]
+    assert nxt and max(nxt) < ids[-1]
+    assert app.get("/runs?before=abc").status_code == 422
+
+
 def test_install_prints_the_systemd_unit(site: ConsoleSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from oaops.cli.main import main
 
