@@ -6,8 +6,9 @@ manager a password and a TOTP secret, starts the real server as a user does (`oa
 uvicorn process, its clock set to noon of the year's last day so "today" has its health runs), signs
 in with password + TOTP over HTTP, and then 20 clients (asyncio + httpx, one signed-in session)
 request, round-robin, the dashboard, the runs list and a change page, `--requests` times each.
-Prints p50 / p95 / max per page and the throughput per round (`--clients 1,20`: one client, then
-twenty, against the same server). Target: p95 under 150 ms.
+Prints p50 / p95 / max per page, the throughput, the server's CPU time per request and the load
+average per round (`--clients 1,20`: one client, then twenty, against the same server). Target:
+p95 under 150 ms.
 
     .venv/bin/python benchmarks/bench_web.py --requests 300 --clients 1,20 [--postgres]
 """
@@ -124,7 +125,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def bench(name: str, db_url: str, requests: int, rounds: list[int]) -> None:
-    print(f"{name}:")
+    print(f"{name}:", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp:
         env, secret, last = site(Path(tmp), db_url)
         # noon of the year's last day, in the site's zone: the dashboard's "today" has its runs
@@ -155,12 +156,26 @@ def bench(name: str, db_url: str, requests: int, rounds: list[int]) -> None:
                     assert c.get(p).status_code == 200, p
                 cookies = c.cookies
             for clients in rounds:
-                t0 = time.perf_counter()
+                t0, cpu0 = time.perf_counter(), cpu_seconds(proc.pid)
                 times = asyncio.run(load(url, cookies, paths, requests, clients))
                 report(times, clients, time.perf_counter() - t0)
+                per = (cpu_seconds(proc.pid) - cpu0) / sum(len(v) for v in times.values()) * 1000
+                print(f"  server CPU {per:.1f} ms per request; {load_text()}", flush=True)
         finally:
             proc.terminate()
             proc.wait(timeout=20)
+
+
+def cpu_seconds(pid: int) -> float:
+    """The server process's user + system CPU time (Linux /proc): what a page costs, whatever else
+    the machine is doing; the latencies depend on how busy the machine is, this much less."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_text() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
 def report(times: dict[str, list[float]], clients: int, wall: float) -> None:

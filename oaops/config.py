@@ -234,7 +234,7 @@ def resolve_settings(
         service_account=str(merged["service_account"] or ""),
         vault_ids=vault_ids(file_settings, flags, root, source),
         retention=retention(file_settings.get("retention") or {}, source),
-        web=WebSettings(**dict(merged.get("web") or {})),
+        web=WebSettings.parse(merged.get("web") or {}, root, source),
         paths=config_estate.site_paths(file_settings.get("paths") or {}, root),
     )
 

@@ -4,11 +4,13 @@ name files in. Parsed here, decided in config.resolve_settings."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
+from urllib.parse import urlsplit
 
 from oaops.errors import InputError
 
@@ -100,14 +102,74 @@ WEB_BASE_URL_ENV = "OAOPS_WEB_BASE_URL"
 
 
 @dataclass(frozen=True)
+class LdapSettings:
+    """`settings.web.ldap`: the console's password step is a bind to the directory (ldap3); the
+    TOTP step stays the console's own. The user's DN is `user_dn` with {login}, or found by an
+    anonymous search under `search_base` with `search_filter`."""
+
+    url: str
+    user_dn: str = ""
+    search_base: str = ""
+    search_filter: str = "(uid={login})"
+    tls: bool = True  # ldaps://, or StartTLS on ldap://; off only towards this machine itself
+    ca_file: Path | None = None  # the CA that signed the directory's certificate; else the system's
+    timeout: int = 5
+
+
+@dataclass(frozen=True)
 class WebSettings:
-    """`settings.web`: the console's address (links in notifications), sessions, lockout."""
+    """`settings.web`: the console's address (links in notifications), sessions, lockout, LDAP."""
 
     base_url: str = ""
     session_minutes: int = 480
     idle_minutes: int = 30
     max_failures: int = 5
     lockout_minutes: int = 15
+    ldap: LdapSettings | None = None
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any], root: Path, source: str) -> WebSettings:
+        values = dict(raw)
+        ldap = values.pop("ldap", None)
+        return cls(**values, ldap=None if ldap is None else ldap_settings(ldap, root, source))
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def ldap_settings(raw: Mapping[str, Any], root: Path, source: str) -> LdapSettings:
+    """Checked at load (the schema has the shapes): ldap3 installed, one way to the DN, TLS."""
+    where = f"{source}: settings.web.ldap"
+    if importlib.util.find_spec("ldap3") is None:
+        raise InputError(where, "needs the ldap3 package, which is not installed", "pip install 'oaops[ldap]'")
+    values = dict(raw)
+    if bool(values.get("user_dn")) == bool(values.get("search_base")):
+        raise InputError(
+            where, "needs user_dn or search_base (one of them)", "e.g. user_dn: uid={login},ou=people,dc=example,dc=com"
+        )
+    for key in ("user_dn", "search_filter"):
+        if values.get(key) is not None and "{login}" not in str(values[key]):
+            raise InputError(
+                f"{where}.{key}", "does not contain {login}", "write where the login goes, e.g. uid={login}"
+            )
+    url = urlsplit(str(values["url"]))
+    if url.scheme not in ("ldap", "ldaps") or not url.hostname:
+        raise InputError(f"{where}.url", f"{values['url']!r} is not an LDAP URL", "use ldaps://HOST or ldap://HOST:389")
+    if values.get("tls", True) is False and url.hostname not in LOOPBACK:
+        raise InputError(
+            f"{where}.tls", "is off: passwords would cross the network in clear", "turn tls on (ldaps:// or StartTLS)"
+        )
+    if url.scheme == "ldaps" and values.get("tls") is False:
+        raise InputError(f"{where}.tls", "is off, but the URL is ldaps://", "remove tls: false, or use ldap://")
+    if values.get("ca_file"):
+        ca = Path(str(values["ca_file"])).expanduser()
+        ca = ca if ca.is_absolute() else root / ca
+        if not ca.is_file():
+            raise InputError(
+                f"{where}.ca_file", f"{ca} does not exist", "name the CA certificate (PEM) of the directory"
+            )
+        values["ca_file"] = ca
+    return LdapSettings(**values)
 
 
 # ---- the folders a person's file may name (R11, R17) ---------------------------------------------

@@ -26,9 +26,17 @@ from oaops.services.context import Context
     "--host", default="127.0.0.1", show_default=True, help="Address to listen on (nginx in front, docs/web.md)."
 )
 @click.option("--port", default=8700, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option(
+    "--threads",
+    default=4,
+    show_default=True,
+    envvar="OAOPS_WEB_THREADS",
+    type=click.IntRange(1, 64),
+    help="Worker threads for the pages (CPU-bound: a few per core; docs/performance.md).",
+)
 @click.option("--now", envvar="OAOPS_NOW", hidden=True, help="Pretend the console started at this time (demos).")
 @click.pass_context
-def command(click_ctx: click.Context, host: str, port: int, now: str | None) -> None:
+def command(click_ctx: click.Context, host: str, port: int, threads: int, now: str | None) -> None:
     """Serve the web console (管理控制台): dashboard, approvals, audits, reports, the monthly review."""
     if click_ctx.invoked_subcommand is not None:
         return
@@ -49,7 +57,7 @@ def command(click_ctx: click.Context, host: str, port: int, now: str | None) -> 
     if now:  # the demo year ends last month: its "today" is a day of it, and the clock still runs
         offset = parse_now(now, cfg.settings.timezone) - utcnow()
         clock = lambda: utcnow() + offset  # noqa: E731
-    app = create_app(cfg, clock=clock)
+    app = create_app(cfg, clock=clock, threads=threads)
     click.echo(f"oaops web: serving on http://{host}:{port}/ (site {cfg.root})", err=True)
     # one worker: sessions live in the process (docs/web.md); client addresses and https from nginx
     uvicorn.run(app, host=host, port=port, proxy_headers=True, forwarded_allow_ips="127.0.0.1",

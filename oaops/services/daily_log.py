@@ -164,7 +164,7 @@ def daily(ctx: Context, day_text: str | None = None, now: datetime | None = None
     tz_name = ctx.config.settings.timezone
     tz = zone(tz_name)
     day = parse_day(day_text, tz, now or utcnow())
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         return assemble(session, day, tz, tz_name)
 
 

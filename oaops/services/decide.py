@@ -192,14 +192,14 @@ def status(d: DecisionRow) -> str:
 
 def of_record(ctx: Context, kind: str, record_id: str) -> list[str]:
     """The status lines of a record's decisions, for `show` commands."""
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         rows = store.of_record(session, kind, record_id)
     return [status(d) for d in rows]
 
 
 def of_kind(ctx: Context, kind: str) -> dict[str, list[str]]:
     """record id -> the status lines of its decisions, for list commands."""
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         rows = store.of_records(session, kind)
     return {record_id: [status(d) for d in ds] for record_id, ds in rows.items()}
 

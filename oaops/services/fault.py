@@ -453,7 +453,7 @@ class FaultView:
 def show(ctx: Context, ref: str, now: datetime | None = None) -> FaultView:
     ctx.require("read.records")
     now = now or utcnow()
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         d = store.detail(session, ref)
         if d is None:
             raise not_found(ref)
@@ -470,7 +470,7 @@ def show(ctx: Context, ref: str, now: datetime | None = None) -> FaultView:
 
 def listing(ctx: Context, *, all_states: bool = False, since: datetime | None = None) -> list[FaultRow]:
     ctx.require("read.records")
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         return store.listing(session, states=None if all_states else ACTIVE, since=since)
 
 

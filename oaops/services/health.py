@@ -134,7 +134,7 @@ def after_check(ctx: Context, result: HealthReport) -> None:
 
 
 def report(ctx: Context, run_id: int) -> HealthReport:
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         detail = store_runs.detail(session, run_id)
     if detail is None:
         raise InputError(f"run {run_id}", "does not exist", "see `oaops runs list`")

@@ -477,7 +477,7 @@ def listing(
     ctx.require("read.records")
     if status and status not in {s.value for s in NoticeStatus}:
         raise InputError("--status", f"unknown status {status!r}", "use " + ", ".join(s.value for s in NoticeStatus))
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         return store.listing(session, status=status, since=since, record=record)
 
 

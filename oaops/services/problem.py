@@ -437,7 +437,7 @@ def listing(
 ) -> list[ProblemListRow]:
     ctx.require("read.records")
     day = today(ctx, now)
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         rows = store.listing(session, None if all_states else ACTIVE)
     out = []
     for p in rows:
@@ -453,7 +453,7 @@ def listing(
 
 def show(ctx: Context, ref: str) -> ProblemDetail:
     ctx.require("read.records")
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         d = store.detail(session, ref)
     if d is None:
         raise _not_found(ref)
@@ -490,7 +490,7 @@ def log(ctx: Context, month: str) -> list[LogEntry]:
     start, end = month_bounds(month, tz)
     last_day = (end - timedelta(seconds=1)).astimezone(ZoneInfo(tz)).date()
     out = []
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         details = store.touched_between(session, start, end)
     for d in details:
         p = d.problem

@@ -21,15 +21,18 @@ def list_runs(
     status: str | None = None,
     limit: int = 50,
     outcome: str | None = None,
+    before: int | None = None,
 ) -> list[RunRow]:
     ctx.require("read.records")
-    with ctx.db.transaction() as session:
-        return store_runs.list_runs(session, kind=kind, since=since, status=status, limit=limit, outcome=outcome)
+    with ctx.db.read() as session:
+        return store_runs.list_runs(
+            session, kind=kind, since=since, status=status, limit=limit, outcome=outcome, before=before
+        )
 
 
 def show_run(ctx: Context, run_id: int) -> RunDetail:
     ctx.require("read.records")
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         detail = store_runs.detail(session, run_id)
     if detail is None:
         raise InputError(f"run {run_id}", "does not exist", "pick an id from `oaops runs list`")
@@ -38,7 +41,7 @@ def show_run(ctx: Context, run_id: int) -> RunDetail:
 
 def verify_journal(ctx: Context) -> journal.VerifyResult:
     ctx.require("journal.verify")
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         result = journal.verify(session)
         if result.ok:
             gap = store_runs.journal_gap(session)
@@ -50,7 +53,7 @@ def verify_journal(ctx: Context) -> journal.VerifyResult:
 def run_hosts(ctx: Context, run_ids: list[int]) -> dict[int, set[str]]:
     """The hosts of each run, for unit scopes of reads (services.scope)."""
     ctx.require("read.records")
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         return store_runs.run_hosts(session, run_ids)
 
 
@@ -75,16 +78,21 @@ class HealthSince:
         return worst
 
 
+# a status text's severity (an unknown text counts as `unknown`): a dict look-up per check, not an enum
+_RANK = {s.value: rank for s, rank in health_rules.SEVERITY.items()}
+_UNKNOWN = health_rules.SEVERITY[health_rules.Status.UNKNOWN]
+
+
 def _worse(a: str | None, b: str) -> str:
     if a is None:
         return b
-    return max((a, b), key=lambda s: health_rules.SEVERITY[health_rules.parse_status(s)])
+    return a if _RANK.get(a, _UNKNOWN) >= _RANK.get(b, _UNKNOWN) else b
 
 
 def health_since(ctx: Context, since: datetime, hosts: set[str] | None = None) -> HealthSince:
     """The worst check per host and layer since `since`; `hosts` limits it (a unit scope)."""
     ctx.require("read.records")
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         rows = store_runs.check_statuses_since(session, since)
     worst: dict[tuple[str, str], str] = {}
     for host, layer, status, _n in rows:
@@ -104,5 +112,5 @@ def journal_event(ctx: Context, actor: str, kind: str, record_id: str, action: s
 def journal_head(ctx: Context) -> tuple[int, datetime, str] | None:
     """The journal's newest entry (seq, time, hash), for the console's dashboard."""
     ctx.require("read.records")
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         return journal.head(session)

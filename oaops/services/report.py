@@ -445,7 +445,7 @@ def monthly(ctx: Context, month: str, now: datetime | None = None) -> MonthlyRep
     tz_name = ctx.config.settings.timezone
     tz = zone(tz_name)
     m = parse_month(month, tz, now)
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         return gather(session, m, tz, tz_name, now, ctx.actor.login)
 
 
@@ -531,7 +531,7 @@ def yearly(ctx: Context, year: str, now: datetime | None = None) -> YearSummary:
             "--year", f"{year} is in the future: nothing is recorded yet", "name this year or an earlier one"
         )
     out = []
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         for i in range(1, 13):
             m = rules.month(f"{year}-{i:02d}", tz)
             if m.start > now:

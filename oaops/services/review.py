@@ -163,7 +163,7 @@ def prepare(ctx: Context, month: str, now: datetime | None = None) -> Prepared:
     m = report_service.parse_month(month, tz, now)
     book = backup_service.log(ctx, m.text, now)
     problems = problem_log(ctx, m.text)
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         logs, digests = _collect(ctx, session, m, tz, book, problems)
         rep = report_service.gather(session, m, tz, ctx.config.settings.timezone, now, ctx.actor.login)
         existing = reviews.by_month(session, m.text)
@@ -286,7 +286,7 @@ def status(ctx: Context, month: str, now: datetime | None = None) -> ReviewView 
     """The month's signed review, or None: the dashboard's "this month's review" without the digests."""
     ctx.require(READ)
     m = report_service.parse_month(month, zone(ctx.config.settings.timezone), now or utcnow())
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         existing = reviews.by_month(session, m.text)
         return _view(existing) if existing else None
 
@@ -310,7 +310,7 @@ def show(ctx: Context, month: str, now: datetime | None = None) -> Shown:
     m = report_service.parse_month(month, tz, now)
     book = backup_service.log(ctx, m.text, now)
     problems = problem_log(ctx, m.text)
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         existing = reviews.by_month(session, m.text)
         if existing is None:
             raise InputError(

@@ -270,7 +270,7 @@ class ScheduleView:
 
 def list_schedules(ctx: Context, now: datetime) -> list[ScheduleView]:
     ctx.require("read.records")
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         last = store.latest(session)
     return [
         ScheduleView(
@@ -296,7 +296,7 @@ def history(ctx: Context, name: str | None, since: datetime | None, limit: int) 
         raise InputError(
             f"schedule {name!r}", f"is not in {ctx.config.path} (schedules: {known})", "pick a listed name"
         )
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         return store.history(session, name, since, limit)
 
 

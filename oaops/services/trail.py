@@ -142,7 +142,7 @@ def verify(ctx: Context) -> Trail:
     settings = ctx.config.settings
     cps = checkpoints.read(settings.checkpoints)
     public = _public(settings.site_key) if cps or settings.site_key.is_file() else None
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         chain = journal.verify(session)
         cp = cps[-1].label() if cps else ""
         if not chain.ok:
@@ -184,7 +184,7 @@ def export(ctx: Context, since: datetime | None, folder: Path) -> tuple[int, int
     (folder / "signatures").mkdir(exist_ok=True)
     (folder / "statements").mkdir(exist_ok=True)
     entries = 0
-    with ctx.db.transaction() as session, (folder / "entries.jsonl").open("w", encoding="utf-8") as out:
+    with ctx.db.read() as session, (folder / "entries.jsonl").open("w", encoding="utf-8") as out:
         for row in journal.entries(session, since):
             out.write(journal.canonical(row) + "\n")
             entries += 1

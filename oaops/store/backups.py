@@ -78,6 +78,29 @@ class BackupDetail:
     history: list[dict[str, Any]]  # journal entries of this backup
 
 
+# a BackupRow's columns, in its order: lists select these, not ORM rows (no manifest JSON decoded)
+_ROW_COLUMNS = (
+    Backup.id,
+    Backup.run_id,
+    Backup.host,
+    Backup.target,
+    Backup.kind,
+    Backup.set_id,
+    Backup.location,
+    Backup.size_bytes,
+    Backup.sha256,
+    Backup.status,
+    Backup.reason,
+    Backup.started_at,
+    Backup.duration_s,
+    Backup.retention,
+    Backup.verify_status,
+    Backup.verified_at,
+    Backup.pruned_at,
+    Backup.copy_status,
+)
+
+
 def _row(b: Backup) -> BackupRow:
     return BackupRow(
         b.id,
@@ -385,7 +408,7 @@ def list_backups(
     run_id: int | None = None,
 ) -> list[BackupRow]:
     """Newest first. status: ok / failed (at backup time), verified / unverified / verify-failed, pruned."""
-    q = select(Backup).order_by(Backup.started_at.desc(), Backup.id.desc()).limit(limit)
+    q = select(*_ROW_COLUMNS).order_by(Backup.started_at.desc(), Backup.id.desc()).limit(limit)
     if host:
         q = q.where(Backup.host == host)
     if target:
@@ -406,7 +429,7 @@ def list_backups(
         q = q.where(Backup.status == BackupStatus.OK.value, Backup.verify_status.is_(None))
     elif status == "pruned":
         q = q.where(Backup.pruned_at.is_not(None))
-    return [_row(b) for b in session.scalars(q)]
+    return [BackupRow(*r) for r in session.execute(q)]
 
 
 def by_ids(session: Session, ids: Sequence[int]) -> list[BackupRow]:

@@ -2,6 +2,14 @@
 
 Writers are serialised so the journal's hash chain never forks: SQLite transactions start
 with BEGIN IMMEDIATE (the database write lock), PostgreSQL appends take an advisory lock.
+
+Reads that write nothing (the console's pages, the CLI's lists and shows) go through
+`Database.read()`: on SQLite a deferred transaction (WAL: a snapshot, taken without the write
+lock, so readers run side by side and beside a run's writer) on connections that refuse writes
+(`PRAGMA query_only`); on PostgreSQL a READ ONLY, REPEATABLE READ transaction. A write attempted in one raises.
+A read() inside a read() of the same thread joins it: a console page reads one snapshot.
+`Database.version()` changes whenever a write has been committed, by any process: what a cache of
+reads is keyed on, so it is never staler than the records.
 """
 
 from __future__ import annotations
@@ -39,6 +47,11 @@ class Database:
         # Who writes and under which oaops.yml (see store.journal): copied into every session.
         self.identity: dict[str, Any] = {}
         self.sessions = sessionmaker(self.engine, expire_on_commit=False, info=self.identity)
+        self._reader: Engine | None = None  # made on the first read()
+        self._readers: sessionmaker[Session] | None = None
+        self._current = threading.local()  # this thread's open read(), which a nested read() joins
+        self._probe: Any = None  # SQLite: the one connection whose data_version tells of commits
+        self._probe_lock = threading.Lock()
 
     @property
     def is_sqlite(self) -> bool:
@@ -49,6 +62,50 @@ class Database:
         """One unit of work: committed whole or rolled back whole."""
         with self.sessions.begin() as session:
             yield session
+
+    def _read_engine(self) -> Engine:
+        if self._reader is None:
+            with _LOCK:
+                if self._reader is None:
+                    reader = make_engine(self.url, read_only=True)
+                    self._readers = sessionmaker(reader, expire_on_commit=False, info=self.identity)
+                    self._reader = reader
+        return self._reader
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only unit of work: one consistent snapshot, no write lock; writing in it raises."""
+        joined = getattr(self._current, "session", None)
+        if joined is not None:
+            yield joined
+            return
+        self._read_engine()
+        assert self._readers is not None
+        with self._readers.begin() as session:
+            self._current.session = session
+            try:
+                yield session
+            finally:
+                self._current.session = None
+
+    def version(self) -> str:
+        """A token that differs once any transaction, of any process, has committed a write since
+        the last call that returned it. SQLite: `PRAGMA data_version` of one connection that never
+        writes; PostgreSQL: the current snapshot (committed and running transactions of the server,
+        so other databases' writes change it too: a cache misses more, never shows less)."""
+        engine = self._read_engine()
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as conn:
+                return str(conn.execute(text("SELECT pg_current_snapshot()::text")).scalar())
+        with self._probe_lock:
+            if self._probe is None:
+                self._probe = engine.raw_connection()
+            cur = self._probe.cursor()
+            try:
+                cur.execute("PRAGMA data_version")
+                return str(cur.fetchone()[0])
+            finally:
+                cur.close()
 
     def ensure_schema(self) -> None:
         """Apply Alembic migrations on first use (and `oaops db upgrade`)."""
@@ -62,6 +119,12 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        with self._probe_lock:
+            if self._probe is not None:
+                self._probe.close()
+                self._probe = None
+        if self._reader is not None:
+            self._reader.dispose()
 
 
 def describe(url: str) -> str:
@@ -72,7 +135,7 @@ def describe(url: str) -> str:
         return "<unparseable URL>"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, read_only: bool = False) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -102,12 +165,18 @@ def make_engine(url: str) -> Engine:
             parsed = parsed.set(drivername="postgresql+psycopg")
         kwargs["connect_args"] = {"connect_timeout": 10}
         kwargs["pool_pre_ping"] = True
+        # as many connections as the console's worker threads (anyio's 40), so a page never waits
+        # for a pooled connection while another thread holds one idle between its transactions
+        kwargs["pool_size"], kwargs["max_overflow"] = 10, 30
+        if read_only:  # one snapshot for the whole read (a page), which never waits or fails
+            kwargs["execution_options"] = {"postgresql_readonly": True}
+            kwargs["isolation_level"] = "REPEATABLE READ"
     try:
         engine = create_engine(parsed, **kwargs)
     except (ArgumentError, _NoSuchModuleError, ImportError) as exc:  # ImportError: the driver is not installed
         raise InputError("db_url", f"{describe(url)}: {exc}", "use a sqlite or postgresql+psycopg URL") from None
     if engine.dialect.name == "sqlite":
-        _sqlite_pragmas(engine)
+        _sqlite_pragmas(engine, read_only)
     return engine
 
 
@@ -119,7 +188,7 @@ def _private_file(path: Path) -> None:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
-def _sqlite_pragmas(engine: Engine) -> None:
+def _sqlite_pragmas(engine: Engine, read_only: bool) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
@@ -127,12 +196,15 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=60000")
+        if read_only:
+            cur.execute("PRAGMA query_only=ON")  # a read transaction that tries to write fails
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        # Take the write lock at BEGIN, so read-then-write (journal append) cannot race.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock at BEGIN, so read-then-write (journal append) cannot race;
+        # readers begin deferred: a WAL snapshot, beside each other and beside the writer.
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def check_reachable(db: Database) -> None:

@@ -182,6 +182,8 @@ class Backup(Base):
     __table_args__ = (
         UniqueConstraint("host", "target", "set_id", name="uq_backups_host_target_set_id"),
         Index("ix_backups_target_started_at", "target", "started_at"),
+        # the newest verified sets, newest first, without sorting the year's (migration 0011)
+        Index("ix_backups_verify_status_started_at", "verify_status", "started_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -356,7 +356,27 @@ def running(session: Session) -> list[tuple[int, int | None, str | None, str]]:
     return [(r[0], r[1], r[2], r[3]) for r in rows]
 
 
-def _row(run: Run, hosts: int, failed_hosts: int) -> RunRow:
+# what a list shows of a run: columns, not ORM rows (no identity map, no extravars or stats JSON
+# decoded for a page of fifty runs)
+_LIST_COLUMNS = (
+    Run.id,
+    Run.kind,
+    Run.playbook,
+    Run.limit,
+    Run.actor,
+    Run.trigger,
+    Run.status,
+    Run.rc,
+    Run.started_at,
+    Run.finished_at,
+    Run.duration_s,
+    Run.schedule,
+    Run.outcome,
+)
+
+
+def _row(run: Any, hosts: int, failed_hosts: int) -> RunRow:
+    """A Run, or a row of _LIST_COLUMNS, as a RunRow."""
     return RunRow(
         id=run.id,
         kind=run.kind,
@@ -395,8 +415,12 @@ def list_runs(
     status: str | None = None,
     limit: int = 50,
     outcome: str | None = None,
+    before: int | None = None,
 ) -> list[RunRow]:
-    q = select(Run).order_by(Run.id.desc()).limit(limit)
+    """Newest first; `before`: only runs with a smaller id (the next page of a list)."""
+    q = select(*_LIST_COLUMNS).order_by(Run.id.desc()).limit(limit)
+    if before is not None:
+        q = q.where(Run.id < before)
     if outcome:
         q = q.where(Run.outcome == outcome)
     if kind:
@@ -405,7 +429,7 @@ def list_runs(
         q = q.where(Run.started_at >= since)
     if status:
         q = q.where(Run.status == status)
-    runs = session.scalars(q).all()
+    runs = session.execute(q).all()
     counts = _host_counts(session, [r.id for r in runs])
     return [_row(r, *counts.get(r.id, (0, 0))) for r in runs]
 

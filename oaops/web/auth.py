@@ -28,6 +28,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from oaops.config import Config, User
 from oaops.config_estate import WebSettings
 from oaops.errors import InputError
+from oaops.web import directory
 
 CREDENTIALS = "var/web-credentials.json"
 ISSUER = "oaops"
@@ -39,11 +40,12 @@ _DUMMY = _HASHER.hash(secrets.token_hex(16))
 
 
 class SignInRefused(Exception):
-    """Why a sign-in failed; `locked` when the account is locked (403), else bad credentials (401)."""
+    """Why a sign-in failed; `locked` when the account is locked (403), `unavailable` when the
+    LDAP directory could not be asked (503, not counted), else bad credentials (401)."""
 
-    def __init__(self, message: str, locked: bool = False) -> None:
+    def __init__(self, message: str, locked: bool = False, unavailable: bool = False) -> None:
         super().__init__(message)
-        self.locked = locked
+        self.locked, self.unavailable = locked, unavailable
 
 
 @dataclass
@@ -122,16 +124,25 @@ class Credentials:
     ) -> bool:
         """True when the password (and the TOTP code, where needed) is right; else SignInRefused,
         after counting the failure and locking the account at `max_failures` in a row. Returns
-        whether a TOTP code was used."""
+        whether a TOTP code was used. With `settings.web.ldap` the password is the directory's
+        (a bind, outside the file's lock: a slow directory holds up no other sign-in)."""
+        directory_ok = None
+        if web.ldap is not None and user is not None and not self._is_locked(login, now):
+            try:
+                directory_ok = directory.bind(web.ldap, login, password)
+            except directory.DirectoryDown:
+                raise SignInRefused("directory unreachable", unavailable=True) from None
         with self._locked() as accounts:
             account = accounts.get(login) if user is not None else None
-            if account is None or account.password is None:
+            if account is None and directory_ok is not None:  # a directory user's first sign-in
+                account = accounts.setdefault(login, Account())
+            if account is None or (account.password is None and web.ldap is None):
                 with contextlib.suppress(VerificationError, InvalidHashError):
                     _HASHER.verify(_DUMMY, password)
                 raise SignInRefused("bad credentials")
             if account.locked_until and datetime.fromisoformat(account.locked_until) > now:
                 raise SignInRefused("locked", locked=True)
-            ok = _password_ok(account, password)
+            ok = directory_ok if directory_ok is not None else _password_ok(account, password)
             step = -1
             if ok and needs_totp:
                 step = _totp_step(account, code, now)
@@ -146,9 +157,13 @@ class Credentials:
             account.failures, account.locked_until = 0, None
             if step >= 0:
                 account.totp_step = step
-            if _HASHER.check_needs_rehash(account.password or ""):
+            if directory_ok is None and _HASHER.check_needs_rehash(account.password or ""):
                 account.password = _HASHER.hash(password)
             return step >= 0
+
+    def _is_locked(self, login: str, now: datetime) -> bool:
+        account = self.get(login)
+        return bool(account and account.locked_until and datetime.fromisoformat(account.locked_until) > now)
 
 
 def _password_ok(account: Account, password: str) -> bool:

@@ -9,11 +9,13 @@ this module and not the one importing them (no import cycle).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
@@ -104,6 +106,8 @@ class Page:
 
 
 Handler = Callable[[Page], Response]
+T = TypeVar("T")
+CACHED = 64  # reads kept per console: a few pages' worth for a few scopes and days
 
 
 @dataclass
@@ -114,6 +118,8 @@ class Console:
     credentials: auth.Credentials = field(init=False)
     env: Environment = field(init=False)
     boot: Context = field(init=False)
+    _reads: OrderedDict[Hashable, Any] = field(init=False, default_factory=OrderedDict)
+    _reads_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.sessions = auth.Sessions(self.config.settings.web, lambda: self.clock())
@@ -121,11 +127,29 @@ class Console:
         self.env = Environment(
             loader=ChoiceLoader([FileSystemLoader(HERE / "templates"), FileSystemLoader(REPORT_TEMPLATES)]),
             autoescape=select_autoescape(["html", "j2"]),
+            auto_reload=False,  # templates ship with the package: no stat of each one per request
         )
         tz = ZoneInfo(self.config.settings.timezone)
         self.env.filters["local"] = lambda v: "-" if v is None else v.astimezone(tz).strftime("%Y-%m-%d %H:%M")
         self.boot = Context(self.config, NOBODY)
         _ = self.boot.db  # open (migrate, recover) once at start, not per request
+
+    def cached(self, key: Hashable, read: Callable[[], T]) -> T:
+        """`read()`, or what it returned for `key` while the records have not changed since
+        (`Database.version()`: any commit, by any process, is a miss). Only for reads whose key
+        names every input besides the records (the day, the filters); unit scopes (R10) and
+        permissions are applied by the caller to what comes back, never cached."""
+        full = (self.boot.db.version(), key)
+        with self._reads_lock:
+            if full in self._reads:
+                self._reads.move_to_end(full)
+                return self._reads[full]  # type: ignore[no-any-return]
+        value = read()  # read after the version: what is kept is at least as new as its key
+        with self._reads_lock:
+            self._reads[full] = value
+            while len(self._reads) > CACHED:
+                self._reads.popitem(last=False)
+        return value
 
     def context(self, user: User) -> Context:
         return Context(self.config, user, _db=self.boot.db)

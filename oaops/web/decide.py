@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from oaops.rules.decision import console_via
-from oaops.services import audit, change, review
+from oaops.services import audit, change, problem, review
 from oaops.services.context import Context
 
 
@@ -46,3 +46,8 @@ def decide_waiver(ctx: Context, waiver_id: int, approve: bool, note: str, via: V
 
 def sign_review(ctx: Context, month: str, findings: str, via: Via) -> Any:
     return review.sign_text(_as_console(ctx, via), month, findings)
+
+
+def verify_problem(ctx: Context, ref: str, verified: bool, note: str, via: Via) -> Any:
+    """R16: verified (closed) or rejected (back to the owner), the CLI's `problem verify`."""
+    return problem.verify(_as_console(ctx, via), ref, note, reject=not verified)

@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 
 from oaops.errors import InputError
 from oaops.reports import charts
-from oaops.services import audit, change
+from oaops.services import audit, change, problem
 from oaops.services import scope as scope_service
 from oaops.web import decide
 from oaops.web.console import Page
@@ -45,10 +45,19 @@ def _change(p: Page) -> Any:
     return d
 
 
+def _change_reads(p: Page, change_id: str) -> tuple[Any, list[dict[str, Any]]]:
+    with p.ctx.db.read():  # the change and its preview's diff from one snapshot
+        d = change.show(p.ctx, change_id)
+        previews = [run for s in d.steps if s.step == "preview" and (run := s.run_id)]
+        return d, change.diffs_of(p.ctx, previews[-1]) if previews else []
+
+
 def change_page(p: Page) -> Response:
-    d = _change(p)
-    previews = [s for s in d.steps if s.step == "preview" and s.run_id]
-    diffs = change.diffs_of(p.ctx, previews[-1].run_id) if previews else []
+    change_id = p.request.path_params["change_id"].strip().upper()
+    scope = p.scope  # asks the READ permission (R8) before anything cached is shown
+    d, diffs = p.console.cached(("change", change_id), lambda: _change_reads(p, change_id))
+    if not scope.all and not _visible_change(p, d.row):  # R10, on every request
+        raise scope_service.OutOfScope(f"change {change_id}")
     request = json.dumps(d.request, ensure_ascii=False, indent=2, default=str)
     return p.render("change.html.j2", d=d, diffs=diffs, request_text=request)
 
@@ -103,6 +112,18 @@ def waiver_decide(p: Page) -> Response:
     return _done("/audits", p.lang)
 
 
+def problem_verify(p: Page) -> Response:
+    """R16: a group admin other than the owner verifies a resolved problem, or sends it back."""
+    ref = p.request.path_params["ref"].strip().upper()
+    d = problem.show(p.ctx, ref)
+    scope_service.require_hosts(p.ctx, p.scope, [d.problem.host or ""], f"problem {ref}")  # R10
+    decision = p.field("decision")
+    if decision not in ("verify", "reject"):
+        raise InputError("form field 'decision'", f"{decision[:20]!r} is not a decision", "verify or reject")
+    decide.verify_problem(p.ctx, d.problem.ref, decision == "verify", p.form.get("note", "").strip(), p.via())
+    return _done(f"/problems/{d.problem.ref}", p.lang)
+
+
 def review_sign(p: Page) -> Response:
     _site_wide(p)
     month = p.request.path_params["month"]
@@ -117,6 +138,7 @@ ROUTES: list[tuple[str, Any, list[str]]] = [
     ("/audits", audits, ["GET"]),
     ("/audits/{run_id:int}", audit_page, ["GET"]),
     ("/waivers/{waiver_id:int}/decide", waiver_decide, ["POST"]),
+    ("/problems/{ref}/verify", problem_verify, ["POST"]),
     ("/review/{month}/sign", review_sign, ["POST"]),
 ]
 

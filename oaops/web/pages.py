@@ -6,6 +6,7 @@ Each page asks the services for its records and, for a unit admin, keeps those o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +21,7 @@ from oaops.services import scope as scope_service
 from oaops.web.console import Page
 
 READ = "read.records"
+RUNS_PAGE = 50  # runs per page of the list, newest first; "older" pages on by id
 
 
 def _tz(p: Page) -> ZoneInfo:
@@ -52,9 +54,47 @@ def _mine(p: Page) -> set[str] | None:
     return {h for h, units in scope_service.host_units(p.ctx).items() if units & s.units}
 
 
+@dataclass(frozen=True)
+class _DashboardReads:
+    """What the dashboard reads from the records, before any unit scope is applied."""
+
+    health: records.HealthSince
+    backups: list[Any]
+    verified: list[Any]
+    faults: list[Any]
+    overdue: list[Any]
+    waiting: list[Any]
+    review: Any
+    journal_head: Any
+
+
+def _dashboard_reads(p: Page, day_start: datetime, month: str, scoped: bool) -> _DashboardReads:
+    # one snapshot for the whole page; `day_start` (not the clock) bounds every time-dependent read,
+    # so what is cached under (day, scope kind) is what a fresh read would return that day
+    with p.ctx.db.read():
+        utc_start = day_start.astimezone(ZoneInfo("UTC"))
+        # the newest set per target from the last three days, cheaply; else the newest 50
+        rows = backup.list_backups(p.ctx, since=utc_start - timedelta(days=2), limit=300)
+        return _DashboardReads(
+            health=records.health_since(p.ctx, utc_start),
+            backups=rows or backup.list_backups(p.ctx, limit=50),
+            verified=backup.list_backups(p.ctx, status="verified", limit=50 if scoped else 5),
+            faults=fault.listing(p.ctx),
+            overdue=problem.listing(p.ctx, overdue_only=True, now=day_start),
+            waiting=change.list_changes(p.ctx, ("submitted",)),
+            review=review.status(p.ctx, month, day_start),
+            journal_head=None if scoped else records.journal_head(p.ctx),
+        )
+
+
 def dashboard(p: Page) -> Response:
-    mine = _mine(p)
-    health = records.health_since(p.ctx, _today_start(p).astimezone(ZoneInfo("UTC")), mine)
+    mine = _mine(p)  # the reader's scope first: it asks the READ permission (R8) before any read
+    day_start, last_month = _today_start(p), _month(p, -1)
+    key = ("dashboard", day_start.isoformat(), last_month, mine is not None)
+    r = p.console.cached(key, lambda: _dashboard_reads(p, day_start, last_month, mine is not None))
+    health = r.health
+    if mine is not None:  # R10: a unit admin's hosts only
+        health = records.HealthSince({k: v for k, v in health.host_layer.items() if k[0] in mine})
     unit_of = scope_service.host_units(p.ctx)
     by_unit: dict[str, dict[str, int]] = {}
     for host, worst in health.by_host().items():
@@ -62,30 +102,22 @@ def dashboard(p: Page) -> Response:
             by_unit.setdefault(unit, {}).setdefault(worst, 0)
             by_unit[unit][worst] += 1
     latest: dict[tuple[str, str], Any] = {}
-    since = p.console.clock() - timedelta(days=2)  # the newest set per target, cheaply; else the newest 50
-    rows = backup.list_backups(p.ctx, since=since, limit=300) or backup.list_backups(p.ctx, limit=50)
-    for b in rows:
+    for b in r.backups:
         if (mine is None or b.host in mine) and (b.host, b.target) not in latest:
             latest[(b.host, b.target)] = b
-    faults = [f for f in fault.listing(p.ctx) if _sees(p, f.host_list)]
-    overdue = [r for r in problem.listing(p.ctx, overdue_only=True) if _sees(p, [r.problem.host or ""])]
-    waiting = [c for c in change.list_changes(p.ctx, ("submitted",)) if _visible_change(p, c)]
-    last_month = _month(p, -1)
     return p.render(
         "dashboard.html.j2",
         layers=sorted(health.by_layer().items()),
         units=sorted(by_unit.items()),
         unit_names={u.id: (u.name_zh or u.name) if p.lang == "zh" else u.name for u in p.ctx.config.units.values()},
         backups=sorted(latest.values(), key=lambda b: b.started_at, reverse=True)[:10],
-        verified=[b for b in backup.list_backups(p.ctx, status="verified", limit=50) if mine is None or b.host in mine][
-            :5
-        ],
-        faults=faults,
-        overdue=overdue,
-        waiting=waiting,
+        verified=[b for b in r.verified if mine is None or b.host in mine][:5],
+        faults=[f for f in r.faults if _sees(p, f.host_list)],
+        overdue=[o for o in r.overdue if _sees(p, [o.problem.host or ""])],
+        waiting=[c for c in r.waiting if _visible_change(p, c)],
         review_month=last_month,
-        review=review.status(p.ctx, last_month, p.console.clock()),
-        journal_head=records.journal_head(p.ctx) if p.scope.all else None,
+        review=r.review,
+        journal_head=r.journal_head if p.scope.all else None,
         checkpoint=decide.latest_checkpoint(p.ctx) if p.scope.all else "",  # signed by the site key (R3.3)
     )
 
@@ -102,12 +134,22 @@ def runs(p: Page) -> Response:
     days_text = p.request.query_params.get("days") or "30"
     if not days_text.isdigit() or not 0 < int(days_text) <= 3660:
         raise InputError("--days", f"{days_text!r} is not a number of days", "give 1 to 3660")
-    since = p.console.clock() - timedelta(days=int(days_text))
-    rows = records.list_runs(p.ctx, kind=kind, since=since, status=status, limit=200)
-    if not p.scope.all:
+    before_text = p.request.query_params.get("before") or ""
+    if before_text and not before_text.isdigit():
+        raise InputError("--before", f"{before_text[:20]!r} is not a run id", "follow the console's 'older' link")
+    # from the start of the day `days` ago: the same list all day, so it can be kept (Console.cached)
+    since = _today_start(p) - timedelta(days=int(days_text))
+    before = int(before_text) if before_text else None
+    scope = p.scope  # asks the READ permission (R8) before anything cached is shown
+    rows = p.console.cached(
+        ("runs", kind, status, since.isoformat(), before),
+        lambda: records.list_runs(p.ctx, kind=kind, since=since, status=status, limit=RUNS_PAGE, before=before),
+    )
+    older = rows[-1].id if len(rows) == RUNS_PAGE else None  # the page is full: there may be more
+    if not scope.all:
         hosts = records.run_hosts(p.ctx, [r.id for r in rows])
         rows = [r for r in rows if hosts[r.id] and any(scope_service.sees_host(p.ctx, p.scope, h) for h in hosts[r.id])]
-    return p.render("runs.html.j2", rows=rows, kind=kind or "", run_status=status or "", days=days_text)
+    return p.render("runs.html.j2", rows=rows, kind=kind or "", run_status=status or "", days=days_text, older=older)
 
 
 def run(p: Page) -> Response:

@@ -132,3 +132,32 @@ def test_fast_head_agrees_with_alembic() -> None:
     from alembic.script import ScriptDirectory
 
     assert migrate.head() == ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
+
+
+def test_a_read_transaction_sees_a_snapshot_refuses_writes_and_version_tells_of_commits(records: Database) -> None:
+    """db.read() (the console's and the read-only commands' reads): one snapshot, taken without the
+    write lock (SQLite) and beside an open writer; writing in it fails, on SQLite and PostgreSQL;
+    a nested read() joins it; db.version() changes once a write is committed, and only then."""
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import DBAPIError
+
+    from oaops.store.models import Run
+
+    new_run(records)
+    before = records.version()
+    assert records.version() == before  # nothing written in between
+    with records.read() as s:
+        seen = s.scalar(select(func.count()).select_from(Run))
+        with records.transaction() as w:  # a writer commits while the reader is open
+            journal.append(w, "alice", "test", "1", "note", {})
+        new_run(records)
+        with records.read() as inner:
+            assert inner is s  # joined: the same snapshot
+            assert inner.scalar(select(func.count()).select_from(Run)) == seen
+    assert records.version() != before
+    with records.read() as s:
+        assert s.scalar(select(func.count()).select_from(Run)) == seen + 1  # a new read sees the commit
+    with pytest.raises(DBAPIError), records.read() as s:
+        s.execute(update(Run).values(actor="mallory"))
+    with records.read() as s:
+        assert "mallory" not in set(s.scalars(select(Run.actor)))

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -204,6 +205,41 @@ def test_a_unit_admin_sees_only_their_units_R10(app: TestClient, site: ConsoleSi
     assert app.get("/reports/monthly/2026-10.pdf").status_code == 403  # site-wide reports
 
 
+def test_cached_page_reads_are_never_staler_than_the_records_nor_wider_than_a_unit_R10(
+    app: TestClient, site: ConsoleSite, tmp_path: Path
+) -> None:
+    """The dashboard and a change page keep their reads (Console.cached) under the records' version:
+    a change submitted a moment ago is on the next dashboard; what the manager's requests kept is
+    still refused to a unit admin of another unit, on the same server."""
+    other = site.changes["branch_b"]
+    assert sign_in(app, site, "manager.chen") == 303
+    assert other in app.get("/").text and app.get(f"/changes/{other}").status_code == 200
+    tech = site.ctx("ops.li")
+    try:
+        request = tmp_path / "req.yml"
+        request.write_text((site.dir / "req-branch_a.yml").read_text(encoding="utf-8"), encoding="utf-8")
+        fresh = change.submit(tech, change.new(tech, request).id).id
+    finally:
+        tech.close()
+    assert fresh in app.get("/").text  # written after the dashboard was kept: shown at once
+    assert sign_in(app, site, "ua.a", code="") == 303
+    assert app.get(f"/changes/{other}").status_code == 404
+    dashboard = app.get("/").text
+    assert other not in dashboard and site.changes["branch_a"] in dashboard
+
+
+def test_the_runs_list_pages_by_fifty_and_refuses_a_made_up_page(app: TestClient, site: ConsoleSite) -> None:
+    assert sign_in(app, site, "leader.sun", code="") == 303
+    first = app.get("/runs?days=3660").text
+    ids = [int(x) for x in re.findall(r'<a href="/runs/(\d+)">', first)]
+    assert len(ids) == 50 and ids == sorted(ids, reverse=True)
+    older = re.search(r'href="(/runs\?[^"]*before=(\d+))"', first)
+    assert older and int(older.group(2)) == ids[-1]
+    nxt = [int(x) for x in re.findall(r'<a href="/runs/(\d+)">', app.get(older.group(1).replace("&amp;", "&")).text)]
+    assert nxt and max(nxt) < ids[-1]
+    assert app.get("/runs?before=abc").status_code == 422
+
+
 def test_install_prints_the_systemd_unit(site: ConsoleSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from oaops.cli.main import main
 
@@ -257,6 +293,40 @@ def test_a_decision_notification_links_to_the_console_R13() -> None:
     )
     assert record_link("", "change", "CHG-2026-0001") == ""  # no base_url: no link
     assert record_link("https://ops.example.com", "run", 5) == ""
+
+
+def test_the_mails_asking_for_a_decision_carry_the_console_link_R16_R18(site: ConsoleSite, tmp_path: Path) -> None:
+    """With settings.web.base_url, the real messages asking a manager to approve a change and to
+    verify a problem (received by a local webhook) carry the link to the record's console page."""
+    import yaml
+
+    from oaops import config
+    from oaops.services.context import Context
+    from tests.fixtures.receivers import HttpReceiver
+
+    hook = HttpReceiver().start()
+    path = site.dir / "oaops.yml"  # the records are bound to it (store.journal): changed for this test only
+    saved = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(saved)
+        data["settings"]["web"] = {"base_url": "https://ops.example.test/"}
+        data["notifications"] = {"timeout": 5, "audiences": {"managers": [hook.url("managers")]}}
+        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        cfg = config.load(env=site.env)
+        tech = Context(cfg, cfg.users["ops.li"])
+        try:
+            request = tmp_path / "req.yml"
+            request.write_text((site.dir / "req-hq.yml").read_text(encoding="utf-8"), encoding="utf-8")
+            cid = change.submit(tech, change.new(tech, request).id).id
+        finally:
+            tech.close()
+        ref = _resolved_problem(site, "链接测试", cfg)
+    finally:
+        path.write_text(saved, encoding="utf-8")
+        hook.stop()
+    messages = [m["json"]["message"] for m in hook.received]
+    assert any(f"https://ops.example.test/changes/{cid}" in m for m in messages), messages
+    assert any(f"https://ops.example.test/problems/{ref}" in m for m in messages), messages
 
 
 def test_behind_tls_cookies_are_secure_and_hsts_is_sent(site: ConsoleSite) -> None:
@@ -331,3 +401,90 @@ def _restated(d: DecisionRow, site: ConsoleSite, totp: bool) -> DecisionRow:
 
 def _other_key(site: ConsoleSite) -> signing.PublicKey:
     return signing.generate(site.dir / "other-key" / "id_ed25519", "not the site key")
+
+
+def _resolved_problem(site: ConsoleSite, title: str, cfg: Any = None) -> str:
+    """A problem classified by a group admin, owned and resolved by another group admin (admin.qian)."""
+    from oaops.services import problem
+    from oaops.services.context import Context
+
+    cfg = cfg or site.config()
+    admin = Context(cfg, cfg.users["admin.zhao"])
+    owner = Context(cfg, cfg.users["admin.qian"])
+    try:
+        ref = problem.add(admin, title, "the archive disk fills up every month").ref
+        plan = {"solution": "rotate the archive", "work_plan": "add a rotation job", "deadline": "2099-01-01"}
+        problem.classify(admin, ref, nature="capacity", owner="admin.qian", collaborators=[], **plan)
+        problem.start(owner, ref)
+        problem.resolve(owner, ref, "a weekly rotation job now keeps 4 weeks")
+    finally:
+        admin.close()
+        owner.close()
+    return ref
+
+
+def problem_decisions(site: ConsoleSite, ref: str) -> list[DecisionRow]:
+    db = open_database(site.config().settings.db_url)
+    try:
+        with db.transaction() as s:
+            return store_decisions.of_record(s, "problem", ref)
+    finally:
+        db.dispose()
+
+
+def test_a_group_admin_verifies_a_problem_in_the_console_as_on_the_cli_R16(app: TestClient, site: ConsoleSite) -> None:
+    """R16: a group admin other than the owner verifies; the statement is the CLI's (the same subject),
+    signed by the site key for the signed-in user with the console's `via`; journal verify accepts it."""
+    from oaops.services import problem
+
+    ref = _resolved_problem(site, "归档盘每月写满")
+    assert sign_in(app, site, "admin.zhao") == 303
+    page = app.get(f"/problems/{ref}")
+    assert page.status_code == 200 and 'id="verify"' in page.text
+    r = app.post(f"/problems/{ref}/verify", data={"csrf": _csrf(page.text), "decision": "verify", "note": "checked"},
+                 follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303 and r.headers["location"].startswith(f"/problems/{ref}?done=decided")
+    shown = problem.show(site.ctx("admin.zhao"), ref).problem
+    assert (shown.state, shown.verified_by) == ("closed", "admin.zhao")
+    (d,) = problem_decisions(site, ref)
+    statement = json.loads(d.statement)
+    assert (d.kind, d.decider, statement["decider"]) == ("problem-verify", "admin.zhao", "admin.zhao")
+    assert statement["subject"] == {"decision": "verify", "problem": ref, "note": "checked",
+                                    "resolution": "a weekly rotation job now keeps 4 weeks"}  # fmt: skip
+    assert (statement["via"]["channel"], statement["via"]["login"], statement["via"]["totp"]) == (
+        "console",
+        "admin.zhao",
+        True,
+    )
+    assert d.fingerprint == signing.public_of(site.config().settings.site_key).fingerprint
+    assert ("admin.zhao", "verify") in journal_actions(site, "problem")
+    done = subprocess.run([sys.executable, "-m", "oaops", "journal", "verify"], env={**os.environ, **site.env},
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert 'id="verify"' not in app.get(f"/problems/{ref}").text  # closed: nothing left to verify
+
+
+def test_bad_problem_verifications_are_refused_with_their_status_and_nothing_written_R16(
+    app: TestClient, site: ConsoleSite
+) -> None:
+    """The owner (403, R16), a technician (403, R8), no CSRF token (403), no note to send it back (422),
+    a made-up decision (422), an unknown problem (404), a unit admin (404, R10); then verifying twice (409)."""
+    ref = _resolved_problem(site, "备份窗口不足")
+
+    def post(login: str, **data: str) -> int:
+        assert sign_in(app, site, login) == 303
+        token = _csrf(app.get("/").text)
+        return app.post(f"/problems/{data.pop('ref', ref)}/verify", data={"csrf": token, **data}).status_code
+
+    before = journal_count(site)
+    assert post("admin.qian", decision="verify") == 403  # the owner may not verify their own work
+    assert post("ops.li", decision="verify") == 403
+    assert post("admin.zhao", decision="verify", csrf="forged") == 403
+    assert post("admin.zhao", decision="reject") == 422  # sending it back needs a note
+    assert post("admin.zhao", decision="close it") == 422
+    assert post("admin.zhao", decision="verify", ref="PRB-1999-0001") == 404
+    assert post("ua.a", decision="verify") == 404
+    assert journal_count(site) - before == 7  # the seven sign-ins, nothing else
+    assert problem_decisions(site, ref) == []
+    assert post("admin.zhao", decision="reject", note="still fills up on the 28th") == 200
+    assert post("admin.zhao", decision="reject", note="again") == 409  # in progress again: nothing to verify

@@ -1,9 +1,10 @@
 """The web console in a real Chromium (Debian's, driven by Playwright; nothing downloads a browser):
 the real server (uvicorn) on a loopback port over the demo records. A manager signs in with password
-and TOTP and approves a change (R18); a group admin approves a waiver (R9) and downloads the monthly
-report as PDF (R6); the system manager signs the monthly review (R5); a unit admin is refused another
-unit's change (R10); a wrong TOTP code is a message on the page. Screenshots of the dashboard, a change
-and the review are kept in the test's folder (OAOPS_SCREENSHOTS=DIR keeps them there as well)."""
+and TOTP and approves a change (R18); a group admin approves a waiver (R9), downloads the monthly
+report as PDF (R6) and verifies a resolved problem (R16); the system manager signs the monthly review
+(R5); a unit admin is refused another unit's change (R10); a wrong TOTP code is a message on the page.
+Screenshots of the dashboard, a change and the review are kept in the test's folder
+(OAOPS_SCREENSHOTS=DIR keeps them there as well)."""
 
 from __future__ import annotations
 
@@ -130,6 +131,21 @@ def test_a_group_admin_approves_a_waiver_and_downloads_the_monthly_pdf_R9_R6(
         page.click("#monthly-pdf")
     data = Path(info.value.path()).read_bytes()
     assert data.startswith(b"%PDF") and len(data) > 10_000
+
+
+def test_a_group_admin_verifies_a_resolved_problem_R16(browser: Any, server: ConsoleServer) -> None:
+    from oaops.services import problem
+    from tests.integration.test_web import _resolved_problem
+
+    ref = _resolved_problem(server.site, "归档盘每月写满")
+    page = sign_in(browser, server, "admin.zhao")
+    page.goto(f"{server.url}/problems/{ref}")
+    page.fill("#verify textarea[name=note]", "连续四周未再写满")
+    page.click("#verify-ok")
+    page.wait_for_selector(".flash")
+    assert page.locator("#verify").count() == 0  # closed: the form is gone
+    shown = problem.show(server.site.ctx("admin.zhao"), ref).problem
+    assert (shown.state, shown.verified_by) == ("closed", "admin.zhao")
 
 
 def test_the_system_manager_signs_the_monthly_review_R5(browser: Any, server: ConsoleServer) -> None:

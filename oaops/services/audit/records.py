@@ -73,7 +73,7 @@ class AuditReport:
 
 def report(ctx: Context, run_id: int) -> AuditReport:
     ctx.require(READ)
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         audit = store.get(session, run_id)
         detail = store_runs.detail(session, run_id)
         if detail is None or detail.run.kind != "audit":
@@ -82,7 +82,7 @@ def report(ctx: Context, run_id: int) -> AuditReport:
             raise InputError(f"run {run_id}", "is still running", "ask again when it has finished")
     if audit is None:
         recover(ctx, run_id)
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         audit = store.get(session, run_id)
         if audit is None:
             raise InputError(f"run {run_id}", "has no audit results", "run `oaops audit` again")
@@ -117,7 +117,7 @@ def report(ctx: Context, run_id: int) -> AuditReport:
 
 def list_audits(ctx: Context, limit: int = 20) -> list[AuditRow]:
     ctx.require(READ)
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         return store.list_audits(session, limit)
 
 
@@ -232,5 +232,5 @@ def decide(ctx: Context, waiver_id: int, approve: bool, note: str = "", now: dat
 
 def list_waivers(ctx: Context) -> list[WaiverView]:
     ctx.require(READ)
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         return store.list_waivers(session)

@@ -187,7 +187,7 @@ def run(
 
 def report(ctx: Context, run_id: int, check: bool = False, verify: bool = False) -> BackupReport:
     run_row, failed_tasks = _run_row(ctx, run_id)
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         made = store.list_backups(session, run_id=run_id, limit=100_000)
         pruned = store.pruned_by(session, run_id)
         manifests = {b.id: d.manifest for b in made if (d := store.detail(session, b.id)) is not None}
@@ -312,7 +312,7 @@ def verify(
 def verify_report(ctx: Context, run_id: int, backup_ids: Sequence[int]) -> VerifyReport:
     run_row, failed_tasks = _run_row(ctx, run_id)
     items = []
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         for backup_id in backup_ids:
             d = store.detail(session, backup_id)
             if d is None:

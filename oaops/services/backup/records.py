@@ -33,7 +33,7 @@ def list_backups(
     limit: int = 50,
 ) -> list[BackupRow]:
     ctx.require(READ)
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         return store.list_backups(session, host=host, target=target, since=since, status=status, limit=limit)
 
 
@@ -42,7 +42,7 @@ def retention_slots(ctx: Context, rows: Sequence[BackupRow]) -> dict[int, str]:
     nothing keeps it and a newer set is verified, or `pruned` (rules.backup.gfs on the records)."""
     tz = zone(ctx.config.settings.timezone)
     out: dict[int, str] = {}
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         for host, target in sorted({(r.host, r.target) for r in rows}):
             every = store.of_target(session, host, target)
             live = [b for b in every if b.pruned_at is None]
@@ -70,7 +70,7 @@ def retention_slots(ctx: Context, rows: Sequence[BackupRow]) -> dict[int, str]:
 
 def show(ctx: Context, backup_id: int) -> BackupDetail:
     ctx.require(READ)
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         d = store.detail(session, backup_id)
     if d is None:
         raise InputError(f"backup {backup_id}", "does not exist", "pick an id from `oaops backup list`")
@@ -98,7 +98,7 @@ def log(ctx: Context, month: str, now: datetime | None = None) -> BackupLog:
     if bounds is None:
         raise InputError("--month", f"{month!r} is not a month", "use YYYY-MM, e.g. --month 2026-11")
     start, end = bounds
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         rows = store.list_backups(session, since=start, until=end, limit=1_000_000)
         firsts = store.first_backup(session, sorted({(r.host, r.target) for r in rows}))
     items = [

@@ -29,7 +29,7 @@ READ = "read.records"
 
 def detail_of(ctx: Context, change_id: str) -> ChangeDetail:
     change_id = change_id.strip().upper()
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         d = store.detail(session, change_id)
     if d is None:
         raise InputError(f"change {change_id}", "does not exist", "see `oaops change list`")
@@ -51,7 +51,7 @@ def show(ctx: Context, change_id: str) -> ChangeDetail:
 
 def list_changes(ctx: Context, states: Sequence[str] = (), open_only: bool = False) -> list[ChangeRow]:
     ctx.require(READ)
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         rows = store.list_changes(session, states)
     if open_only:
         rows = [r for r in rows if rules.is_open(r.state, r.awaiting_retro_approval)]
@@ -137,7 +137,7 @@ def calendar(ctx: Context, days: int = 30, now: datetime | None = None) -> list[
     now = now or datetime.now(UTC)
     horizon = now + timedelta(days=days)
     out: list[CalendarEntry] = []
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         rows = store.list_changes(session, ("submitted", "approved", "executing", "verifying"), since=now)
     for r in rows:
         if r.window_start < horizon:

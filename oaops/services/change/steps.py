@@ -363,7 +363,7 @@ def reload_role(root: Path, playbook: str) -> str:
 def diffs_of(ctx: Context, run_id: int) -> list[dict[str, Any]]:
     """The file diffs of a run's task results: per host, task and path, a unified diff."""
     out: list[dict[str, Any]] = []
-    with ctx.db.transaction() as session:
+    with ctx.db.read() as session:
         rows = store.task_diffs(session, run_id)
     for row in rows:
         raw = row.diff
