@@ -176,8 +176,13 @@ def ldap_settings(raw: Mapping[str, Any], root: Path, source: str) -> LdapSettin
 
 # oaops runs as root: a change request (or a schedule) names files by path, and each must stay in
 # the project's folder of its kind, or in a folder the site lists in settings.paths
-PROJECT_FOLDERS = {"inventories": "inventories", "playbooks": "playbooks", "tests": "changes/tests"}
-Kind = Literal["inventories", "playbooks", "tests"]
+PROJECT_FOLDERS = {
+    "inventories": "inventories",
+    "playbooks": "playbooks",
+    "tests": "changes/tests",
+    "files": "changes/files",  # files a role reads on the control node (a template to deploy)
+}
+Kind = Literal["inventories", "playbooks", "tests", "files"]
 
 
 @dataclass(frozen=True)
@@ -203,7 +208,7 @@ def place(
     (or is one of `also`, e.g. the site's own inventory); else an InputError naming `where`."""
     folder = PROJECT_FOLDERS[kind]
     allowed = [(root / folder).resolve(), *extra]
-    listed = f", or list its folder in oaops.yml settings.paths.{kind}" if kind != "playbooks" else ""
+    listed = f", or list its folder in oaops.yml settings.paths.{kind}" if kind in ("inventories", "tests") else ""
     fix = f"put it under the project's {folder}/ and name it relative to the project root ({folder}/...){listed}"
     name = Path(value)
     if ".." in name.parts:

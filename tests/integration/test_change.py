@@ -392,7 +392,8 @@ def tpl(cs: ChangeSite, bad: dict[str, Any]) -> dict[str, Any]:
     folder = cs.web.html_dir / "templates"
     folder.mkdir()
     (folder / "notice.html").write_text("<p>OA 通知 v1</p>\n", encoding="utf-8")
-    src = cs.dir / "notice-v2.html"
+    src = cs.root / "changes" / "files" / "notice-v2.html"  # control-node files stay in changes/files/
+    src.parent.mkdir(parents=True, exist_ok=True)
     src.write_text("<p>OA 通知 v2: 新版公文模板</p>\n", encoding="utf-8")
     path = cs.request(
         "template",

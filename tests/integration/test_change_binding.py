@@ -128,3 +128,27 @@ def test_group_vars_of_a_group_the_hosts_are_not_in_do_not_void_it_and_the_run_g
     assert cs.show(change_id)["row"]["state"] == "succeeded"
     deployed = cs.deployed / "other-group.txt"
     assert stat.S_IMODE(deployed.stat().st_mode) == 0o644  # what was approved, from group_vars/portal.yml
+
+
+def test_the_template_file_a_change_deploys_is_bound_by_the_approval_r17(
+    cs: LocalChangeSite, edit: dict[Path, bytes]
+) -> None:
+    """oa_change_template_src is read on the control node: its bytes are part of what is approved."""
+    change_id = cs.approved("template-bytes")
+    path = cs.root / "changes" / "files" / "template-bytes.txt"
+    edit[path] = path.read_bytes()
+    path.write_text("a different notice\n", encoding="utf-8")
+    _refused_naming(cs, change_id, "changes/files/template-bytes.txt changed")
+
+
+@pytest.mark.parametrize("src", ["/etc/shadow", "../outside.txt", "inventories/bind/hosts.yml"])
+def test_a_control_node_file_outside_changes_files_is_refused_r11(cs: LocalChangeSite, src: str) -> None:
+    """oaops runs as root: a template named /etc/shadow (or the site key) would be shipped to a host."""
+    path = cs.request("template-outside")
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace(str(cs.root / "changes" / "files" / "template-outside.txt"), src), encoding="utf-8")
+    runs = cs.count_runs()
+    code, _out, err = cs.cli("tech", "change", "new", str(path))
+    assert code == 2, err
+    one_line_error(err, "vars.oa_change_template_src", "changes/files/")
+    assert cs.count_runs() == runs

@@ -144,6 +144,9 @@ def check_request(ctx: Context, data: dict[str, Any], source: str, now: datetime
     }
 
     named_inventory = check_paths(ctx, data, source)
+    files = control_node_files(root, data, source)
+    if files:  # stored, approved and run as the absolute path it resolved to
+        data["vars"] = {**data["vars"], **{k: str(v) for k, v in files.items()}}
     for name, playbook in (("playbook", data["playbook"]), ("rollback.playbook", data["rollback"].get("playbook"))):
         if playbook and not (root / "playbooks" / playbook).is_file():
             known = ", ".join(sorted(p.name for p in (root / "playbooks").glob("*.yml")))
@@ -235,6 +238,27 @@ def check_request(ctx: Context, data: dict[str, Any], source: str, now: datetime
     )
 
 
+# Variables that a role reads as a file on the control node, where oaops runs as root: a request
+# naming /etc/shadow or the site key there would ship it to a host. Confined to changes/files/ and
+# hashed into the approval like the playbook (R11, R17, issue 15).
+CONTROL_NODE_FILES = ("oa_change_template_src",)
+
+
+def control_node_files(root: Path, data: dict[str, Any], source: str) -> dict[str, Path]:
+    """The control-node files a request's vars name, each resolved inside changes/files/."""
+    out: dict[str, Path] = {}
+    for name in CONTROL_NODE_FILES:
+        value = (data.get("vars") or {}).get(name)
+        if value is None:
+            continue
+        where = _field(source, f"vars.{name}")
+        path = place(root, "files", str(value), where)
+        if not path.is_file():
+            raise InputError(where, f"{value} is not a file", "name a file under the project's changes/files/")
+        out[name] = path
+    return out
+
+
 def check_paths(ctx: Context, data: dict[str, Any], source: str) -> Path | None:
     """R11, R17: every path a request names resolves, symlinks followed, inside the project's folder
     of its kind (inventories/, playbooks/, changes/tests/, or a folder of oaops.yml settings.paths),
@@ -242,6 +266,7 @@ def check_paths(ctx: Context, data: dict[str, Any], source: str) -> Path | None:
     a plugin's config) is refused, unless it is the site's own (settings.inventory). Checked at
     `change new` and `submit`, and again right before a preview or a run. Returns the named inventory."""
     root, paths = ctx.root, ctx.config.settings.paths
+    control_node_files(root, data, source)
     rollback = data.get("rollback") or {}
     for name, playbook in (("playbook", data.get("playbook")), ("rollback.playbook", rollback.get("playbook"))):
         if playbook:
@@ -383,6 +408,9 @@ def content_manifest(
     queue.append(root / "playbooks" / SNAPSHOT_PLAYBOOK)
     verify = request.get("verify") or {}
     queue.extend(root / t for t in [*(verify.get("tests") or []), *(verify.get("rollback_tests") or [])])
+    for name in CONTROL_NODE_FILES:  # a template the role copies from the control node
+        if (request.get("vars") or {}).get(name) is not None:
+            queue.append(Path(str(request["vars"][name])))
     if verify.get("audit"):  # the audit that verifies: its playbook, role, catalog and module
         queue.append(root / "playbooks" / "audit.yml")
     seen_roles: set[str] = set()
