@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
@@ -23,9 +22,10 @@ import yaml
 
 from oaops.cli.main import main
 from tests.fixtures.audit_estate import host_key, sshd_config
+from tests.fixtures.change_site import copy_project
 from tests.fixtures.cli import one_line_error
 from tests.fixtures.services import require
-from tests.integration.conftest import ROOT, Site
+from tests.integration.conftest import Site
 from tests.integration.test_health import environ
 
 pytestmark = [pytest.mark.ansible]
@@ -66,11 +66,7 @@ class FixSite:
 def fs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FixSite]:
     require("sshd", "OS-SSH-01 reads `sshd -T` and the fix checks with `sshd -t`")
     tmp = tmp_path_factory.mktemp("audit-fix")
-    root = tmp / "project"
-    root.mkdir()
-    for name in CONTENT:
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, root / name)
+    root = copy_project(tmp, CONTENT)
     (root / "changes").mkdir()
     site = Site(tmp, f"sqlite:///{tmp}/oaops.db")
     text = site.config.read_text(encoding="utf-8")

@@ -30,6 +30,7 @@ from oaops.store import changes as store
 from oaops.store.db import Database, open_database
 from oaops.store.journal import verify as journal_verify
 from oaops.store.models import Backup, Change, ChangeLock, Journal, Run
+from tests.fixtures.change_site import copy_project
 from tests.fixtures.cli import one_line_error
 from tests.fixtures.nginx import Nginx, start_nginx
 from tests.fixtures.services import require
@@ -37,8 +38,6 @@ from tests.integration.conftest import ROOT, Site
 from tests.integration.test_health import environ
 
 pytestmark = [pytest.mark.ansible]
-
-CONTENT = ("playbooks", "roles", "library", "changes", "ansible.cfg")
 
 
 @dataclass
@@ -169,14 +168,7 @@ changes:
 def cs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChangeSite]:
     require("nginx", "change tests change a real nginx")
     tmp = tmp_path_factory.mktemp("change-site")
-    root = tmp / "project"
-    root.mkdir()
-    for name in CONTENT:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, root / name)
+    root = copy_project(tmp)
     site = Site(tmp, f"sqlite:///{tmp}/oaops.db")
     text = site.config.read_text(encoding="utf-8")
     text = text.replace("    name_zh: 集团总部\n", "    name_zh: 集团总部\n  - id: br\n    name: Branch\n", 1)
