@@ -119,12 +119,44 @@ async def load(
     return times
 
 
+# wrk (Debian's `wrk`, a C load generator) for the same pages: the Python client above spends as much
+# CPU per request as the server, on the same two cores, and that shows in its tail latencies.
+WRK_SCRIPT = """
+done = function(summary, latency, requests)
+  io.write(string.format("WRK %d %d %.1f %.1f %.1f\\n", summary.requests,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.timeout,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency.max / 1000))
+end
+"""
+
+
+def wrk(url: str, cookies: httpx.Cookies, paths: list[str], clients: int, seconds: int) -> None:
+    cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(WRK_SCRIPT)
+    for p in paths:
+        # wrk counts a redirect (to the sign-in page) as a success: the cookie must give the page itself
+        check = httpx.get(url + p, headers={"Cookie": cookie}, follow_redirects=False)
+        assert check.status_code == 200 and len(check.content) > 1000, (p, check.status_code)
+        out = subprocess.run(
+            ["wrk", "-t2", f"-c{clients}", f"-d{seconds}s", "-s", fh.name, "-H", f"Cookie: {cookie}", url + p],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        n, errors, p50, p95, top = out.split("WRK ", 1)[1].split()
+        label = {"/": "dashboard", "/runs": "runs list"}.get(p, "change page")
+        print(f"  wrk {clients:2d} conns  {label:12s} n={n:>5s}  p50 {float(p50):6.1f} ms"
+              f"  p95 {float(p95):6.1f} ms  max {float(top):6.1f} ms  errors {errors}", flush=True)  # fmt: skip
+    os.unlink(fh.name)
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
 
 
-def bench(name: str, db_url: str, requests: int, rounds: list[int]) -> None:
+def bench(name: str, db_url: str, requests: int, rounds: list[int], wrk_seconds: int = 0) -> None:
     print(f"{name}:", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp:
         env, secret, last = site(Path(tmp), db_url)
@@ -161,6 +193,9 @@ def bench(name: str, db_url: str, requests: int, rounds: list[int]) -> None:
                 report(times, clients, time.perf_counter() - t0)
                 per = (cpu_seconds(proc.pid) - cpu0) / sum(len(v) for v in times.values()) * 1000
                 print(f"  server CPU {per:.1f} ms per request; {load_text()}", flush=True)
+                if wrk_seconds:
+                    wrk(url, cookies, paths, clients, wrk_seconds)
+                    print(f"  {load_text()}", flush=True)
         finally:
             proc.terminate()
             proc.wait(timeout=20)
@@ -192,12 +227,13 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=300, help="requests per page (default 300)")
     ap.add_argument("--postgres", action="store_true", help="also on PostgreSQL 127.0.0.1:5432")
     ap.add_argument("--clients", default=str(CLIENTS), help="concurrent clients per round, e.g. 1,20 (default 20)")
+    ap.add_argument("--wrk", type=int, default=0, metavar="SECONDS", help="also load each page with wrk this long")
     args = ap.parse_args()
     rounds = [int(x) for x in args.clients.split(",")]
     with tempfile.TemporaryDirectory(prefix="bench-web-db-") as tmp:
-        bench("SQLite", f"sqlite:///{tmp}/oaops.db", args.requests, rounds)
+        bench("SQLite", f"sqlite:///{tmp}/oaops.db", args.requests, rounds, args.wrk)
     if args.postgres:
-        bench("PostgreSQL", fresh_pg(PG_NAME), args.requests, rounds)
+        bench("PostgreSQL", fresh_pg(PG_NAME), args.requests, rounds, args.wrk)
         import psycopg
 
         with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
