@@ -80,7 +80,12 @@ def trust(ctx: Context, patterns: Sequence[str], replace: bool = False, inventor
     and `replace` is not given; otherwise write the keys and journal each trust in one transaction."""
     ctx.require("estate.trust")
     path = ctx.known_hosts
-    hosts = inv.resolve(ctx.root, ctx.inventory(inventory), ",".join(patterns))
+    try:
+        hosts = inv.resolve(ctx.root, ctx.inventory(inventory), ",".join(patterns))
+    except InputError as exc:  # the person named HOST..., not --limit
+        raise InputError(
+            f"HOST {' '.join(patterns)!r}", exc.problem, exc.fix.replace("--limit", "oaops estate trust")
+        ) from None
     plans: list[tuple[Trusted, list[hostkeys.HostKey]]] = []
     for h in hosts:
         where = _address(h)
