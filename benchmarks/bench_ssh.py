@@ -7,6 +7,8 @@ rotated round by round:
   plain    `ansible-playbook playbooks/health.yml`
   oaops    `oaops health` (ansible-runner, every event recorded into SQLite)
   mitogen  plain with the mitogen_linear strategy (PyPI `mitogen`, when installed and loadable)
+  callback plain with ansible-runner's event callback (awx_display) writing its event files, but no
+           ansible-runner around it and no records: what the callback alone costs (attribution)
 
 Each run gets a fresh ControlPath folder (ControlMaster=auto, ControlPersist=60s as in
 ansible.cfg), and its persistent masters are stopped and reaped after it, so no run reuses
@@ -30,6 +32,7 @@ import ctypes
 import json
 import os
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -147,6 +150,9 @@ def run_once(name: str, cmd: list[str], env: dict[str, str], tmp: Path, daemons:
     usage_file = tmp / f"usage-{name}"
     usage_file.unlink(missing_ok=True)
     env = {**env, "ANSIBLE_SSH_CONTROL_PATH_DIR": str(cp_dir), "BENCH_SELF_USAGE": str(usage_file)}
+    if "AWX_ISOLATED_DATA_DIR" in env:  # the callback variant's event files: a fresh folder each run
+        shutil.rmtree(env["AWX_ISOLATED_DATA_DIR"], ignore_errors=True)
+        Path(env["AWX_ISOLATED_DATA_DIR"]).mkdir()
     load = os.getloadavg()
     remote0 = sum(_reaped_cpu(p) for p in keep)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -197,6 +203,12 @@ def mitogen_strategy_dir() -> Path | None:
     return Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
 
 
+def runner_callback_dir() -> Path:
+    import ansible_runner
+
+    return Path(ansible_runner.__file__).parent / "display_callback" / "callback"
+
+
 def profile(inv: Path, forks: int, env: dict[str, str], out: Path) -> None:
     """One cProfile'd `oaops health`, summarised by where the oaops process spends its time."""
     import pstats
@@ -214,6 +226,9 @@ def profile(inv: Path, forks: int, env: dict[str, str], out: Path) -> None:
         f"    prof.dump_stats({str(out)!r})\n"
     )
     cmd = [sys.executable, "-c", code, "health", "-i", str(inv), "-f", str(forks), "--quiet"]
+    # warm as the measured rounds are: the records DB made, the inventory read once
+    warm = [sys.executable, "-m", "oaops", "health", "-i", str(inv), "--limit", "h001", "--quiet"]
+    subprocess.run(warm, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, check=False)
     subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, check=False)
     stats = pstats.Stats(str(out))
     wanted = {
@@ -315,6 +330,14 @@ def main() -> int:
                         "oaops": (
                             [sys.executable, "-c", SELF_USAGE, "health", "-i", str(inv), "-f", str(forks), "--quiet"],
                             {},
+                        ),
+                        "callback": (
+                            [str(BIN / "ansible-playbook"), "-i", str(inv), "-f", str(forks), "playbooks/health.yml"],
+                            {
+                                "ANSIBLE_STDOUT_CALLBACK": "awx_display",
+                                "ANSIBLE_CALLBACK_PLUGINS": str(runner_callback_dir()),
+                                "AWX_ISOLATED_DATA_DIR": str(tmp / "callback-artifacts"),
+                            },
                         ),
                         "mitogen": (
                             [str(BIN / "ansible-playbook"), "-i", str(inv), "-f", str(forks), "playbooks/health.yml"],

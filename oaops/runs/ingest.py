@@ -22,6 +22,8 @@ from oaops.store.backups import BackupPayload
 from oaops.store.db import Database
 from oaops.store.runs import CheckRecord, TaskRecord
 
+JOURNAL = "events.jsonl"  # written by runs/callback/oaops_events.py (its JOURNAL), one event a line
+
 RESULT_EVENTS = {
     "runner_on_ok": "ok",
     "runner_on_failed": "failed",
@@ -242,8 +244,10 @@ class Recorder:
         self.results = 0
 
     def handle(self, event: dict[str, Any]) -> bool:
-        """Called by ansible-runner for every event. Always returns True: the event is also
-        written to the artifacts, which is what crash recovery replays."""
+        """Called by ansible-runner for every event. Returns False: ansible-runner need not write
+        the event again as a file of its own, since the event callback has already appended it to
+        the run's journal (job_events/events.jsonl, what crash recovery replays). After a failed
+        write, True: every later event kept as a file too."""
         if self.error is not None:
             return True
         try:
@@ -265,7 +269,8 @@ class Recorder:
                 self.flush()
         except Exception as exc:  # kept, and the run is canceled: a failed write is never ignored
             self.error = exc
-        return True
+            return True
+        return False
 
     def flush(self) -> None:
         batch, self.pending = self.pending, []
@@ -276,12 +281,33 @@ class Recorder:
         self.last_flush = time.monotonic()
 
 
+def _journal(path: Path) -> Iterator[dict[str, Any]]:
+    """The events the oaops_events callback appended (one JSON per line); a line cut by a crash
+    is skipped. Lines carry no counter (ansible-runner numbers events as it reads them): their
+    order in the file is theirs."""
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError:
+        return
+    for n, line in enumerate(lines, 1):
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            event.setdefault("counter", n)
+            yield event
+
+
 def artifact_events(data_dir: Path) -> Iterator[dict[str, Any]]:
-    """Every event ansible-runner wrote for a run: final files and partials a crash left behind."""
-    files = sorted((data_dir / "artifacts").glob("*/job_events/*.json"))
+    """Every event of a run that reached the disk: the journal of a local part, the files
+    ansible-runner wrote for an execution node's part (and partials a crash left behind)."""
     finals: dict[str, dict[str, Any]] = {}
     partials: dict[str, dict[str, Any]] = {}
-    for path in files:
+    for path in sorted((data_dir / "artifacts").glob(f"*/job_events/{JOURNAL}")):
+        for event in _journal(path):
+            finals[str(event.get("uuid", ""))] = event
+    for path in sorted((data_dir / "artifacts").glob("*/job_events/*.json")):
         try:
             event = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):

@@ -225,7 +225,8 @@ def run_part(
         seen[0] += 1
         if event.get("event") == "playbook_on_stats":
             recap.update(host_stats(event))
-        return handle(event)
+        handle(event)
+        return True  # the stream is a node event's only copy: ansible-runner keeps it as a file
 
     def on_status(data: dict[str, Any], runner_config: Any = None) -> None:
         last.update(data)

@@ -132,7 +132,7 @@ def start(
         configure_ansible(root)
         if spec.extravars:
             write_extravars(data_dir, spec.extravars)  # never ansible-runner's own JSON: that is templated
-        import ansible_runner
+        import ansible_runner.interface
 
         flags = [flag for flag, on in (("--check", spec.check), ("--diff", spec.diff)) if on]
         # ansible-playbook reads ANSIBLE_VAULT_* and ansible.cfg itself; oaops adds the site's ids
@@ -159,7 +159,7 @@ def start(
                 node_parts = _start_nodes(root, data_dir, spec, playbook, handle, cancel)
             status, rc = RunStatus.SUCCESSFUL, None
             if spec.nodes is None or spec.nodes.local_hosts:
-                result = ansible_runner.run(
+                result = ansible_runner.interface.init_runner(
                     private_data_dir=str(data_dir),
                     project_dir=str(root),
                     playbook=str(playbook),
@@ -174,7 +174,10 @@ def start(
                     cancel_callback=cancel,
                     timeout=spec.timeout,
                     json_mode=False,
+                    fact_cache_type=None,  # Ansible's own (ansible.cfg), as plain ansible-playbook has
                 )
+                _use_event_callback(result.config.env)
+                result.run()
                 status, rc = from_runner(result.status, result.rc), result.rc
             status, rc, error = _join_nodes(node_parts, status, rc)
         if recorder.error is None:
@@ -198,6 +201,16 @@ def start(
         raise RecordWriteError(f"run {run_id}: {error}; events kept in {data_dir}/artifacts")
     _finish(db, run_id, status, rc, actor, error, recorder, spec)
     return RunOutcome(run_id, status, rc, data_dir)
+
+
+def _use_event_callback(env: dict[str, str]) -> None:
+    """ansible-runner's event callback with its per-event files taken out (runs/callback/
+    oaops_events.py): each event travels whole in the stdout stream the runner already reads and
+    is appended to the run's journal, and per-host starts are not events. Over 100 SSH hosts this
+    halves what recording adds to plain ansible-playbook (docs/performance.md)."""
+    env["ANSIBLE_STDOUT_CALLBACK"] = "oaops_events"
+    ours = str(Path(__file__).parent / "callback")
+    env["ANSIBLE_CALLBACK_PLUGINS"] = os.pathsep.join(filter(None, (ours, env.get("ANSIBLE_CALLBACK_PLUGINS"))))
 
 
 def _finish(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from sqlalchemy import select
 
 from oaops.rules.runs import RunStatus
 from oaops.runs import runner
+from oaops.runs.ingest import artifact_events, replay
 from oaops.runs.recover import recover
 from oaops.store import runs as store_runs
 from oaops.store.db import Database, open_database
@@ -79,6 +81,45 @@ def test_task_statuses_are_recorded_per_host(recorded: tuple[Database, runner.Ru
         ("Skip on purpose", "skipped"),
         ("Fail but ignore it", "ignored"),
     ]
+
+
+def test_each_event_reaches_the_disk_once_in_the_runs_journal(
+    recorded: tuple[Database, runner.RunOutcome, Path],
+) -> None:
+    """The oaops_events callback (docs/performance.md): one journal per run instead of a partial
+    and a final file per event, every recorded result in it, and no per-host start events."""
+    db, outcome, _ = recorded
+    events_dir = outcome.data_dir / "artifacts" / "artifacts" / "job_events"
+    assert sorted(p.name for p in events_dir.iterdir()) == ["events.jsonl"]
+    assert oct(events_dir.joinpath("events.jsonl").stat().st_mode & 0o777) == "0o600"
+    journal = list(artifact_events(outcome.data_dir))
+    kinds = [e["event"] for e in journal]
+    assert "runner_on_start" not in kinds
+    assert kinds[0] == "playbook_on_start" and kinds[-1] == "playbook_on_stats"
+    with db.transaction() as s:
+        uuids = set(s.scalars(select(TaskResult.uuid).where(TaskResult.run_id == outcome.run_id)))
+    assert len(uuids) == 12 and uuids <= {e["uuid"] for e in journal}
+
+
+def test_a_crash_loses_no_event_the_journal_holds(recorded: tuple[Database, runner.RunOutcome, Path], tmp_path: Path) -> None:
+    """What recovery replays for a run whose oaops died: the journal, a line cut by the crash
+    skipped, gives the same records the live run made."""
+    _, outcome, _ = recorded
+    folder = tmp_path / "dead"
+    shutil.copytree(outcome.data_dir / "artifacts", folder / "artifacts")
+    with open(folder / "artifacts" / "artifacts" / "job_events" / "events.jsonl", "ab") as journal:
+        journal.write(b'{"event": "runner_on_ok", "uuid": "cut-by-the-cra')
+    db = open_database(f"sqlite:///{tmp_path}/records.db")
+    with db.transaction() as s:
+        run_id = store_runs.create(
+            s, kind="test", playbook="record.yml", inventory="hosts", limit=None, actor="bob", trigger="manual",
+            forks=5, extravars={}, pid=0, control_host="elsewhere",
+        )
+    assert replay(db, run_id, artifact_events(folder)) == 12
+    with db.transaction() as s:
+        d = store_runs.detail(s, run_id)
+    assert d is not None and d.task_count == 12
+    assert {h.host: (h.ok, h.skipped, h.ignored) for h in d.hosts} == {"web1": (5, 1, 1), "web2": (5, 1, 1)}
 
 
 def test_no_secret_reaches_the_records_or_the_run_folder(recorded: tuple[Database, runner.RunOutcome, Path]) -> None:
