@@ -175,6 +175,17 @@ options:
     description: Seconds each probe may take (connect, query, handshake, request).
     type: int
     default: 5
+  host:
+    description:
+      - The host's name in the inventory, for messages (the C(oa_health) role passes
+        C(inventory_hostname)).
+    type: str
+  fail_on_critical:
+    description:
+      - Fail when any check is critical, naming each one; the checks are returned all the same.
+        For gates such as the test before a restore (R13).
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -221,6 +232,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+msg:
+  description: A one-line count of the checks by status (the critical ones, when O(fail_on_critical) fails).
+  returned: always
+  type: str
+  sample: "10 checks in 231 ms: 9 ok, 1 warning, 0 critical, 0 unknown"
 oaops:
   description: The health payload.
   returned: always
@@ -311,6 +327,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 PROBE_VERSION = 1
 LAYERS = ("hardware", "network", "os", "database", "middleware", "application")
+STATUSES = ("ok", "warning", "critical", "unknown")
 
 # name -> (warning, critical, higher_is_worse). roles/oa_health/defaults/main.yml is the source
 # of truth; tests/content/test_module.py keeps this copy equal to it, for ad hoc use.
@@ -1286,19 +1303,38 @@ ARGUMENT_SPEC = dict(
         expect_status=dict(type="int", default=200), expect_text=dict(type="str"),
         validate_certs=dict(type="bool", default=True))),
     timeout=dict(type="int", default=5),
+    host=dict(type="str"),
+    fail_on_critical=dict(type="bool", default=False),
 )
 
 
 def main():
+    # The role's whole per-host work is this one call: its input checks and its critical gate are
+    # here rather than tasks of their own, since every task costs the controller a fork per host
+    # (docs/performance.md, "Over real SSH").
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    if not module.params["layers"]:
+        module.fail_json(msg=(
+            f"{module.params['host'] or 'this host'} is in none of the layer groups "
+            f"{', '.join(LAYERS)} (regulation R2): add it to the groups it belongs to in the "
+            "inventory, or set oa_health_layers."))
     started = time.monotonic()
     probe = Probe(module, validate(module))
     layers = [layer for layer in LAYERS if layer in module.params["layers"]]
     checks = run_jobs(probe.jobs(layers))
-    module.exit_json(changed=False, oaops={
+    payload = {
         "kind": "health", "probe_version": PROBE_VERSION, "layers": layers,
         "duration_ms": int((time.monotonic() - started) * 1000), "checks": checks,
-    })
+    }
+    count = {status: sum(1 for c in checks if c["status"] == status) for status in STATUSES}
+    summary = (f"{len(checks)} checks in {payload['duration_ms']} ms: {count['ok']} ok, "
+               f"{count['warning']} warning, {count['critical']} critical, {count['unknown']} unknown")
+    critical = [c for c in checks if c["status"] == "critical"]
+    if critical and module.params["fail_on_critical"]:
+        lines = "; ".join(" | ".join(str(c[k]) for k in ("status", "layer", "name", "target", "detail"))
+                          for c in critical)
+        module.fail_json(msg=f"Critical checks ({len(critical)}): {lines}", oaops=payload)
+    module.exit_json(changed=False, msg=summary, oaops=payload)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 One plain ansible-playbook run probes every layer of localhost: the local PostgreSQL and
 MariaDB, a PostgreSQL target on a closed port, a loopback HTTP server, a TLS endpoint with a
 self-signed certificate made here, and a closed peer. A check-mode run through ansible-runner
-(as oaops runs content) must give the same checks, and reversed thresholds must stop the role
-before it probes. The runs are shared by module-scoped fixtures: each costs seconds.
+(as oaops runs content) must give the same checks, and reversed thresholds must fail the host
+before anything is probed. The runs are shared by module-scoped fixtures: each costs seconds.
 """
 
 from __future__ import annotations
@@ -363,7 +363,7 @@ def test_check_mode_via_ansible_runner_gives_the_same_checks(
     assert stable(result["oaops"]) == stable(run.probe["result"]["oaops"])
 
 
-def test_reversed_thresholds_stop_the_role_before_it_probes(
+def test_reversed_thresholds_fail_the_host_before_anything_is_probed(
     inventory: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     result = run_playbook(
@@ -375,10 +375,11 @@ def test_reversed_thresholds_stop_the_role_before_it_probes(
         "oa_health_disk_used_pct_critical=90",
     )
     assert result.rc == 2
-    assert not result.for_action(PROBE_ACTION)
-    output = result.stdout + result.stderr
-    assert "oa_health_disk_used_pct_warning (95) is above oa_health_disk_used_pct_critical (90)" in output
-    assert "set oa_health_disk_used_pct_warning <= oa_health_disk_used_pct_critical" in output
+    (refusal,) = result.for_action(PROBE_ACTION)
+    assert refusal["status"] == "failed" and "oaops" not in refusal["result"]  # nothing was probed
+    msg = refusal["result"]["msg"]
+    assert msg.startswith("thresholds.disk_used_pct: warning 95 is above critical 90")
+    assert "set warning <= critical (role variables oa_health_disk_used_pct_warning and" in msg
 
 
 def test_the_local_inventory_puts_localhost_in_every_layer(tmp_path: Path) -> None:
@@ -424,19 +425,23 @@ def gated_run(tmp_path_factory: pytest.TempPathFactory) -> PlaybookRun:
 
 def test_fail_on_critical_fails_the_host_naming_the_check(gated_run: PlaybookRun) -> None:
     assert gated_run.rc == 2
-    assert gated_run.probe["result"]["oaops"]["layers"] == ["network"]
-    (gate,) = [
-        r
-        for r in gated_run.records
-        if r["host"] == "localhost" and r["action"] == "ansible.builtin.assert" and r["status"] == "failed"
+    # after the role's argument check, the probe is the host's only task: it is the gate
+    assert [r["action"] for r in gated_run.records if r["host"] == "localhost"] == [
+        "ansible.builtin.validate_argument_spec",
+        PROBE_ACTION,
     ]
+    (gate,) = [r for r in gated_run.for_action(PROBE_ACTION) if r["host"] == "localhost"]
+    assert gate["status"] == "failed"
+    assert gate["result"]["oaops"]["layers"] == ["network"]
     assert gate["result"]["msg"].startswith("Critical checks (1): critical | network | peer_reachable | closed_peer")
+    # the gate fails the host, yet its checks are returned, so they are recorded all the same
+    assert [c["name"] for c in gate["result"]["oaops"]["checks"] if c["status"] == "critical"] == ["peer_reachable"]
 
 
 def test_a_host_in_no_layer_group_is_refused_r2(gated_run: PlaybookRun) -> None:
     (refusal,) = [r for r in gated_run.records if r["host"] == "stray" and r["status"] == "failed"]
-    assert "stray is in none of the layer groups" in refusal["result"]["msg"]
-    assert not [r for r in gated_run.records if r["host"] == "stray" and r["action"] == PROBE_ACTION]
+    assert refusal["result"]["msg"].startswith("stray is in none of the layer groups hardware, network, os,")
+    assert "oaops" not in refusal["result"]  # refused before anything was probed
 
 
 def test_testinfra_sees_what_the_probe_reports(checks: dict[tuple[str, str], dict[str, Any]]) -> None:

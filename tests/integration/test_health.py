@@ -310,7 +310,7 @@ def test_sigkilled_health_run_shows_interrupted_after_the_next_command(
         )
         db = open_database(site.db_url)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # wait until the preflight results are recorded
+        while time.monotonic() < deadline:  # wait until the first result (the role's argument check) is recorded
             with db.transaction() as s:
                 if s.scalar(select(Run.events_ingested).where(Run.id == 1)):
                     break
