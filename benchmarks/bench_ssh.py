@@ -7,6 +7,10 @@ rotated round by round:
   plain    `ansible-playbook playbooks/health.yml`
   oaops    `oaops health` (ansible-runner, every event recorded into SQLite)
   mitogen  plain with the mitogen_linear strategy (PyPI `mitogen`, when installed and loadable)
+  node     `oaops health` with every host's unit on an execution node (oaops.yml `execution_nodes:`):
+           transmit, ssh to the node (the first daemon's address, this venv's ansible-runner
+           worker), process; the node's ansible-playbook reaches the hosts over ssh as the others do
+  pty      plain behind a pseudo-terminal (`script`), as ansible-runner's pexpect runs it (attribution)
   callback plain with ansible-runner's event callback (awx_display) writing its event files, but no
            ansible-runner around it and no records: what the callback alone costs (attribution)
 
@@ -21,6 +25,7 @@ itself (ingest, events, DB writes); the CPU of the sshd side (the daemons' reape
 "remote" work, on the same 2 cores); the load average before the run.
 
     .venv/bin/python benchmarks/bench_ssh.py --hosts 100 300 --forks 20 50 --repeat 2 --json /tmp/ssh.json
+    .venv/bin/python benchmarks/bench_ssh.py --hosts 100 --variants plain oaops node callback pty --quick-warmup
     .venv/bin/python benchmarks/bench_ssh.py --hosts 100 --forks 20 --profile /tmp/oaops.prof
 """
 
@@ -32,6 +37,7 @@ import ctypes
 import json
 import os
 import resource
+import shlex
 import shutil
 import signal
 import statistics
@@ -54,6 +60,7 @@ SSH_ARGS = (
     "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
 )
 PR_SET_CHILD_SUBREAPER = 36
+NODE_UNIT = "branch_a"  # a unit of the starter oaops.yml
 # Runs oaops in this interpreter and writes the process's own CPU (not its children's) at exit.
 SELF_USAGE = (
     "import atexit, os, resource, sys\n"
@@ -79,13 +86,14 @@ def write_inventory(path: Path, daemons: list[SshHost], n: int, key: Path) -> li
             entry["ansible_ssh_args"] = SSH_ARGS
             entry["ansible_ssh_private_key_file"] = str(key)
             hosts[f"h{len(hosts) + 1:03d}"] = entry
-    layer = {"hosts": dict.fromkeys(hosts)}
+    layer = {"hosts": dict.fromkeys(hosts)}  # also the unit the node variant sends to its node
     # The machine's own load (other people's work) must not turn checks critical: criticals start
     # reactions (notices, problems) that are measured elsewhere, not the recording measured here.
     # Zombies too: other people's processes on this machine are not the hosts' fault.
     shared = ("load_per_cpu", "load5_per_cpu", "load15_per_cpu", "zombies")
     high = {f"oa_health_{c}_{level}": limit for c in shared for level, limit in (("warning", 999), ("critical", 1000))}
-    data = {"all": {"hosts": hosts, "vars": high, "children": {"hardware": layer, "os": layer}}}
+    children = {"hardware": layer, "os": layer, f"unit_{NODE_UNIT}": layer}
+    data = {"all": {"hosts": hosts, "vars": high, "children": children}}
     import yaml
 
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -203,6 +211,28 @@ def mitogen_strategy_dir() -> Path | None:
     return Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
 
 
+def node_site(folder: Path, daemon: SshHost, key: Path) -> dict[str, str]:
+    """A site whose oaops.yml sends the hosts' unit to an execution node: the first daemon's
+    address, logged into with the benchmark's key, running this venv's ansible-runner worker."""
+    import yaml
+    from oaops.config import starter
+
+    folder.mkdir()
+    node = {
+        "name": "bench_node",
+        "host": daemon.address,
+        "port": daemon.port,
+        "user": daemon.user,
+        "identity_file": str(key),
+        "runner": str(BIN / "ansible-runner"),
+        "host_key_checking": False,
+        "units": [NODE_UNIT],
+    }
+    cfg = folder / "oaops.yml"
+    cfg.write_text(starter("bench") + yaml.safe_dump({"execution_nodes": [node]}), encoding="utf-8")
+    return {**site(folder), "OAOPS_CONFIG": str(cfg)}
+
+
 def runner_callback_dir() -> Path:
     import ansible_runner
 
@@ -276,7 +306,7 @@ def main() -> int:
     parser.add_argument("--hosts", type=int, nargs="+", default=[100, 300])
     parser.add_argument("--forks", type=int, nargs="+", default=[20, 50])
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--variants", nargs="+", default=["plain", "oaops", "mitogen"])
+    parser.add_argument("--variants", nargs="+", default=["plain", "oaops", "node", "mitogen"])
     parser.add_argument("--profile", type=Path, help="only one cProfile'd oaops run per size and forks")
     parser.add_argument("--json", type=Path, help="append every run's figures here (JSON lines)")
     parser.add_argument("--timeout", type=int, default=60, help="ANSIBLE_TIMEOUT (connect), every variant")
@@ -318,6 +348,7 @@ def main() -> int:
                     site_dir = tmp / f"site-{n}-{forks}"
                     site_dir.mkdir()
                     env = {**base, **site(site_dir)}
+                    node_env = {**env, **node_site(tmp / f"node-{n}-{forks}", daemons[0], key)}
                     if args.profile:
                         print(f"N={n} forks={forks}: profile of oaops health", flush=True)
                         profile(inv, forks, env, args.profile)
@@ -329,6 +360,16 @@ def main() -> int:
                         ),
                         "oaops": (
                             [sys.executable, "-c", SELF_USAGE, "health", "-i", str(inv), "-f", str(forks), "--quiet"],
+                            {},
+                        ),
+                        "node": (
+                            [sys.executable, "-c", SELF_USAGE, "health", "-i", str(inv), "-f", str(forks), "--quiet"],
+                            node_env,
+                        ),
+                        "pty": (  # plain behind a pseudo-terminal, as ansible-runner runs it (attribution)
+                            ["script", "-qec", shlex.join(
+                                [str(BIN / "ansible-playbook"), "-i", str(inv), "-f", str(forks), "playbooks/health.yml"]
+                            ), "/dev/null"],
                             {},
                         ),
                         "callback": (
@@ -347,6 +388,8 @@ def main() -> int:
                     # warm-up: the records DB, the inventory cache, the OS page cache
                     warm = cmds["oaops"][0] + (["--limit", "h001"] if args.quick_warmup else [])
                     run_once("warmup", warm, env, tmp, daemons)
+                    if "node" in variants:  # its own records DB and inventory cache
+                        run_once("warmup", warm, {**env, **node_env}, tmp, daemons)
                     rows: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
                     for i in range(args.repeat):
                         order = variants[i % len(variants) :] + variants[: i % len(variants)]
