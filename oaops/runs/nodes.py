@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from oaops.config_estate import ExecutionNode
+from oaops.config_estate import KNOWN_HOSTS, ExecutionNode
 from oaops.runs.extravars import write_extravars
 from oaops.runs.ingest import host_stats
 
@@ -123,8 +123,14 @@ def _link(source: str, target: str) -> None:
         shutil.copy2(source, target)
 
 
-def _stage(root: Path, staging: Path, playbook: Path, inventory: Path, vault_files: Sequence[str]) -> tuple[Path, Path]:
-    """The private data dir transmit packs: project content, inventory, vault password files."""
+def _stage(
+    root: Path, staging: Path, playbook: Path, inventory: Path, vault_files: Sequence[str], known_hosts: Path | None
+) -> tuple[Path, Path]:
+    """The private data dir transmit packs: project content, inventory, vault password files, and
+    the site's known_hosts where ansible.cfg names it (var/ssh/known_hosts, relative to the
+    worker's project/ folder, ansible-playbook's cwd): the node checks the hosts' keys against the
+    same file as the control node (host keys are public; the file is the site's, written only by
+    `oaops estate trust`)."""
     project = staging / "project"
     project.mkdir(parents=True)
     for name in CONTENT:
@@ -152,6 +158,10 @@ def _stage(root: Path, staging: Path, playbook: Path, inventory: Path, vault_fil
             if (inventory.parent / sub).is_dir():
                 shutil.copytree(inventory.parent / sub, inv / sub, symlinks=False)
         staged_inventory = inv / inventory.name
+    if known_hosts is not None and known_hosts.is_file():
+        (project / KNOWN_HOSTS).parent.mkdir(parents=True, mode=0o700)
+        shutil.copy2(known_hosts, project / KNOWN_HOSTS)
+        os.chmod(project / KNOWN_HOSTS, 0o600)
     vault = staging / "vault"
     for i, secret in enumerate(vault_files):
         vault.mkdir(mode=0o700, exist_ok=True)
@@ -168,6 +178,7 @@ def transmit(
     inventory: Path,
     kwargs: dict[str, Any],
     vault_ids: Sequence[tuple[str | None, str]],
+    known_hosts: Path | None,
     out: IO[bytes],
 ) -> None:
     """Write the job stream of one node part to `out` (the ssh to the worker); the staged folder
@@ -176,7 +187,9 @@ def transmit(
 
     staging = data_dir / f"node-{part.node.name}"
     try:
-        staged_playbook, staged_inventory = _stage(root, staging, playbook, inventory, [s for _, s in vault_ids])
+        staged_playbook, staged_inventory = _stage(
+            root, staging, playbook, inventory, [s for _, s in vault_ids], known_hosts
+        )
         # ansible-playbook runs in the worker's project/ folder: ../vault/<i> are the copies made above
         vault_args: list[str] = []
         for i, (label, _) in enumerate(vault_ids):

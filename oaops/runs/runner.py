@@ -156,7 +156,7 @@ def start(
             os.environ["PATH"] = f"{beside}{os.pathsep}{os.environ.get('PATH', '')}"
         with _sigint_cancels(cancel):
             if spec.nodes is not None:  # started first: the node parts run while the local one does
-                node_parts = _start_nodes(root, data_dir, spec, playbook, handle, cancel)
+                node_parts = _start_nodes(root, data_dir, spec, playbook, handle, cancel, known_hosts)
             status, rc = RunStatus.SUCCESSFUL, None
             if spec.nodes is None or spec.nodes.local_hosts:
                 result = ansible_runner.interface.init_runner(
@@ -266,7 +266,13 @@ class _NodeThread(threading.Thread):
 
 
 def _start_nodes(
-    root: Path, data_dir: Path, spec: RunSpec, playbook: Path, handle: Callable[[dict[str, Any]], bool], cancel: _Cancel
+    root: Path,
+    data_dir: Path,
+    spec: RunSpec,
+    playbook: Path,
+    handle: Callable[[dict[str, Any]], bool],
+    cancel: _Cancel,
+    known_hosts: Path | None,
 ) -> list[_NodeThread]:
     """Start each node part: its thread opens the ssh to the worker and transmits the job into it."""
     assert spec.nodes is not None
@@ -282,7 +288,9 @@ def _start_nodes(
     deadline = time.monotonic() + spec.timeout + 60 if spec.timeout else None
     threads = []
     for part in spec.nodes.parts:
-        send = partial(nodes.transmit, root, data_dir, part, playbook, spec.inventory, {**kwargs, "flags": flags}, ids)
+        send = partial(
+            nodes.transmit, root, data_dir, part, playbook, spec.inventory, {**kwargs, "flags": flags}, ids, known_hosts
+        )
         thread = _NodeThread(partial(nodes.run_part, data_dir, part, send, handle, cancel, deadline))
         thread.start()
         threads.append(thread)

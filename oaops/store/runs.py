@@ -325,6 +325,18 @@ def finish(
     journal.append(session, actor, "run", run_id, status.value, {"rc": rc, "error": error, **_state(session, run)})
 
 
+def add_derived(session: Session, run_id: int, records: list[TaskRecord], actor: str) -> int:
+    """Results oaops derives from its records after a run has finished (a health run's backup
+    freshness): saved, the run's outcome recomputed with them, and its new state journaled, so
+    `journal verify` finds the run as its newest entry says (R3.3)."""
+    new = save_batch(session, run_id, records)
+    run = session.get_one(Run, run_id, with_for_update=True)
+    if new and run.status != RunStatus.RUNNING.value:
+        set_outcome(session, run)
+        journal.append(session, actor, "run", run_id, "derived", {"results": new, **_state(session, run)})
+    return new
+
+
 def _state(session: Session, run: Run) -> dict[str, str]:
     return {integrity.STATE: integrity.run_state_now(session, run)}
 

@@ -203,6 +203,11 @@ def test_health_reports_the_recovery_point_of_each_target(bk: BackupSite, tmp_pa
     assert "failed" in ages["broken"]["detail"]
     assert ages["never"]["status"] == "critical" and "never backed up" in ages["never"]["detail"]
     assert code == 1  # a target without a recovery point is critical
+    # added after the playbook, from the records: journaled with the run's new state (R3.3)
+    code, out, _ = cli(bk.site, ["runs", "show", str(report["run"]["id"]), "--json"])
+    assert json.loads(out)["run"]["outcome"] == "critical"
+    code, out, _ = cli(bk.site, ["journal", "verify"])
+    assert code == 0 and "journal intact" in out
 
 
 def test_restore_is_the_group_admins_and_refuses_to_overwrite_without_force(bk: BackupSite, tmp_path: Path) -> None:

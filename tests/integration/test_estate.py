@@ -18,7 +18,7 @@ import yaml
 from oaops.runs import hostkeys
 from oaops.store import journal
 from oaops.store.db import open_database
-from tests.fixtures.sshd import SshHost, find_free_port, keygen
+from tests.fixtures.sshd import SshdHosts, SshHost, find_free_port, keygen
 from tests.integration.conftest import ROOT, Site
 from tests.integration.test_health import invoke
 
@@ -206,3 +206,33 @@ def test_only_the_system_manager_and_the_group_admin_trust_host_keys(
     code, _, err = invoke(site, ["estate", "trust", "node6", "-i", str(inv)], capsys, OAOPS_USER="tech")
     assert code == 2 and "may not trust SSH host keys" in err
     assert not (site.dir / "ssh" / "known_hosts").exists()
+
+
+def test_a_node_checks_the_hosts_keys_against_the_sites_known_hosts_r10(
+    host: SshHost, live_sshd_hosts: SshdHosts, site: Site, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An execution node's ansible-playbook reads ansible.cfg's var/ssh/known_hosts relative to its
+    own project folder: the site's file travels with the job, so a trusted host is reached through
+    the node and no inventory needs a known_hosts path of its own."""
+    from tests.integration.test_exec_node import node_of, with_node
+
+    names = {host.name: None}
+    data = {
+        "all": {
+            "hosts": {host.name: host.inventory_vars() | {"oa_health_layers": ["os"]}},
+            "children": {"os": {"hosts": names}, "unit_branch_a": {"hosts": names}},
+        }
+    }
+    assert "ansible_ssh_args" not in data["all"]["hosts"][host.name]  # ansible.cfg's own ssh_args apply
+    inv = tmp_path / "inventory.yml"
+    inv.write_text(yaml.safe_dump(data), encoding="utf-8")
+    code, _, err = invoke(site, ["estate", "trust", host.name, "-i", str(inv)], capsys)
+    assert code == 0, err
+    with_node(site, node_of(live_sshd_hosts[0]))
+    code, out, err = invoke(site, ["health", "--json", "-i", str(inv)], capsys)
+    assert code in (0, 1), err
+    (report,) = json.loads(out)["hosts"]
+    assert report["status"] != "unreachable", report
+    assert "zombies" in {c["name"] for c in report["checks"]}  # the os layer ran on the host, via the node
+    code, out, _ = invoke(site, ["runs", "show", str(json.loads(out)["run"]["id"])], capsys)
+    assert f"execution node 执行节点 node_a: {host.name}" in out

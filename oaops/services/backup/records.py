@@ -209,4 +209,4 @@ def record_freshness(ctx: Context, run_id: int, hosts: Sequence[inv.InventoryHos
     if not records:
         return 0
     with ctx.db.transaction() as session:
-        return store_runs.save_batch(session, run_id, records)
+        return store_runs.add_derived(session, run_id, records, ctx.actor.login)
