@@ -215,6 +215,7 @@ def node_site(folder: Path, daemon: SshHost, key: Path) -> dict[str, str]:
     """A site whose oaops.yml sends the hosts' unit to an execution node: the first daemon's
     address, logged into with the benchmark's key, running this venv's ansible-runner worker."""
     import yaml
+
     from oaops.config import starter
 
     folder.mkdir()
@@ -353,6 +354,14 @@ def main() -> int:
                         print(f"N={n} forks={forks}: profile of oaops health", flush=True)
                         profile(inv, forks, env, args.profile)
                         continue
+                    cmd_plain = [
+                        str(BIN / "ansible-playbook"),
+                        "-i",
+                        str(inv),
+                        "-f",
+                        str(forks),
+                        "playbooks/health.yml",
+                    ]
                     cmds = {
                         "plain": (
                             [str(BIN / "ansible-playbook"), "-i", str(inv), "-f", str(forks), "playbooks/health.yml"],
@@ -367,9 +376,7 @@ def main() -> int:
                             node_env,
                         ),
                         "pty": (  # plain behind a pseudo-terminal, as ansible-runner runs it (attribution)
-                            ["script", "-qec", shlex.join(
-                                [str(BIN / "ansible-playbook"), "-i", str(inv), "-f", str(forks), "playbooks/health.yml"]
-                            ), "/dev/null"],
+                            ["script", "-qec", shlex.join(cmd_plain), "/dev/null"],
                             {},
                         ),
                         "callback": (

@@ -101,7 +101,9 @@ def test_each_event_reaches_the_disk_once_in_the_runs_journal(
     assert len(uuids) == 12 and uuids <= {e["uuid"] for e in journal}
 
 
-def test_a_crash_loses_no_event_the_journal_holds(recorded: tuple[Database, runner.RunOutcome, Path], tmp_path: Path) -> None:
+def test_a_crash_loses_no_event_the_journal_holds(
+    recorded: tuple[Database, runner.RunOutcome, Path], tmp_path: Path
+) -> None:
     """What recovery replays for a run whose oaops died: the journal, a line cut by the crash
     skipped, gives the same records the live run made."""
     _, outcome, _ = recorded
@@ -112,8 +114,17 @@ def test_a_crash_loses_no_event_the_journal_holds(recorded: tuple[Database, runn
     db = open_database(f"sqlite:///{tmp_path}/records.db")
     with db.transaction() as s:
         run_id = store_runs.create(
-            s, kind="test", playbook="record.yml", inventory="hosts", limit=None, actor="bob", trigger="manual",
-            forks=5, extravars={}, pid=0, control_host="elsewhere",
+            s,
+            kind="test",
+            playbook="record.yml",
+            inventory="hosts",
+            limit=None,
+            actor="bob",
+            trigger="manual",
+            forks=5,
+            extravars={},
+            pid=0,
+            control_host="elsewhere",
         )
     assert replay(db, run_id, artifact_events(folder)) == 12
     with db.transaction() as s:

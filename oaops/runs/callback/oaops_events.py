@@ -3,6 +3,12 @@
 # starts a run (oaops/runs/runner.py); not for use on its own.
 from __future__ import annotations
 
+import base64
+import json
+import os
+
+from ansible_runner.display_callback.callback import awx_display as _awx
+
 DOCUMENTATION = """
     callback: oaops_events
     short_description: ansible-runner's event dispatcher without per-event files (oaops)
@@ -16,12 +22,6 @@ DOCUMENTATION = """
     requirements:
       - Set as stdout in config
 """
-
-import base64
-import json
-import os
-
-from ansible_runner.display_callback.callback import awx_display as _awx
 
 JOURNAL = "events.jsonl"  # oaops.runs.ingest.artifact_events replays it after a crash
 _context = _awx.event_context
@@ -53,7 +53,7 @@ def _dump_begin(fileobj) -> None:
     data = base64.b64encode(text.encode("utf-8")).decode()
     # the runner's pattern: ESC[K, then chunks each followed by ESC[<len>D, then ESC[K
     width = 4096
-    chunks = "".join(f"{data[i:i + width]}\x1b[{len(data[i:i + width])}D" for i in range(0, len(data), width))
+    chunks = "".join(f"{data[i : i + width]}\x1b[{len(data[i : i + width])}D" for i in range(0, len(data), width))
     with _context.display_lock:
         fileobj.write(f"\x1b[K{chunks}\x1b[K")
 
