@@ -148,13 +148,7 @@ def verify(ctx: Context) -> Trail:
         if not chain.ok:
             return Trail(chain.entries, 0, cp, chain.reason, chain.broken_seq)
         problem = check_checkpoint(cps, public, chain.entries, lambda seq: integrity.hash_at(session, seq))
-        problem = (
-            problem
-            or store_runs.journal_gap(session)
-            or integrity.record_problem(session)
-            or integrity.decision_problem(session)
-            or integrity.unsigned_problem(session)
-        )
+        problem = problem or store_runs.records_problem(session) or integrity.unsigned_problem(session)
         rows = list(store_decisions.every(session))
         bound = integrity.bound_config(session)
     if not problem and bound:

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from oaops.errors import InputError
-from oaops.store import integrity, journal
+from oaops.store import journal
 from oaops.store import runs as store_runs
 from oaops.store.db import Database, describe
 from oaops.store.models import Base
@@ -50,7 +50,7 @@ def copy_records(source: Database, target: Database, progress: CopyProgress | No
         )
     with source.transaction() as session:
         checked = journal.verify(session)
-        problem = _records_problem(session) if checked.ok else ""
+        problem = store_runs.records_problem(session) if checked.ok else ""
     if not checked.ok or problem:
         raise InputError(
             f"records database {describe(source.url)}",
@@ -80,7 +80,7 @@ def copy_records(source: Database, target: Database, progress: CopyProgress | No
             raise InputError(f"--to {describe(target.url)}", f"row counts differ in {', '.join(differ)}", "retry")
         with Session(bind=dst) as session:
             there = journal.verify(session)
-            problem = _records_problem(session) if there.ok else ""
+            problem = store_runs.records_problem(session) if there.ok else ""
         if not there.ok or there.entries != checked.entries or problem:
             raise InputError(
                 f"--to {describe(target.url)}",
@@ -88,12 +88,6 @@ def copy_records(source: Database, target: Database, progress: CopyProgress | No
                 "report this; the target was left empty",
             )
     return CopyResult({k: v for k, v in counts.items() if v}, checked.entries)
-
-
-def _records_problem(session: Session) -> str:
-    """What `oaops journal verify` checks beyond the chain: every run and decision as its newest
-    journal entry says (checkpoints and signatures travel unchanged with the rows)."""
-    return store_runs.journal_gap(session) or integrity.record_problem(session) or integrity.decision_problem(session)
 
 
 def _serial(table: Table) -> bool:

@@ -519,6 +519,12 @@ def journal_gap(session: Session) -> str:
     return ""
 
 
+def records_problem(session: Session) -> str:
+    """What `oaops journal verify` checks beyond the hash chain: every run journaled, and every run
+    and decision as its newest journal entry says ("" when all agree)."""
+    return journal_gap(session) or integrity.record_problem(session) or integrity.decision_problem(session)
+
+
 def run_hosts(session: Session, run_ids: Sequence[int]) -> dict[int, set[str]]:
     """The hosts each run touched (its recap), so a unit-scoped reader sees only runs of their units (R10)."""
     out: dict[int, set[str]] = {i: set() for i in run_ids}

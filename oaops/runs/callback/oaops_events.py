@@ -53,7 +53,8 @@ def _dump_begin(fileobj) -> None:
     data = base64.b64encode(text.encode("utf-8")).decode()
     # the runner's pattern: ESC[K, then chunks each followed by ESC[<len>D, then ESC[K
     width = 4096
-    chunks = "".join(f"{data[i : i + width]}\x1b[{len(data[i : i + width])}D" for i in range(0, len(data), width))
+    parts = (data[i : i + width] for i in range(0, len(data), width))
+    chunks = "".join(f"{part}\x1b[{len(part)}D" for part in parts)
     with _context.display_lock:
         fileobj.write(f"\x1b[K{chunks}\x1b[K")
 
