@@ -243,13 +243,11 @@ class Recorder:
         self.hosts_seen: set[str] = set()
         self.results = 0
 
-    def handle(self, event: dict[str, Any]) -> bool:
-        """Called by ansible-runner for every event. Returns False: ansible-runner need not write
-        the event again as a file of its own, since the event callback has already appended it to
-        the run's journal (job_events/events.jsonl, what crash recovery replays). After a failed
-        write, True: every later event kept as a file too."""
+    def handle(self, event: dict[str, Any]) -> None:
+        """Called for every event, live: a local part's from runs/local.py (each is in the run's
+        journal already), a node part's from ansible-runner's process (which keeps its file)."""
         if self.error is not None:
-            return True
+            return
         try:
             kind = event.get("event")
             record = task_record(event)
@@ -269,8 +267,6 @@ class Recorder:
                 self.flush()
         except Exception as exc:  # kept, and the run is canceled: a failed write is never ignored
             self.error = exc
-            return True
-        return False
 
     def flush(self) -> None:
         batch, self.pending = self.pending, []

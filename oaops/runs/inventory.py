@@ -152,7 +152,7 @@ def _cache_file(root: Path, inventory: Path, limit: str | None, with_vars: bool)
             limit,
             with_vars,
             cfg.read_text(encoding="utf-8", errors="replace") if cfg.is_file() else "",
-            sorted((k, v) for k, v in os.environ.items() if k.startswith("ANSIBLE_")),
+            sorted((k, v) for k, v in os.environ.items() if k.startswith("ANSIBLE_") and not _runs_only(k)),
             # the installed Ansible: its package folder and when it was installed
             [str(ansible.origin), os.stat(ansible.origin).st_mtime_ns] if ansible and ansible.origin else None,
             # contents, not times: a file rewritten within the clock's tick keeps its mtime
@@ -163,6 +163,22 @@ def _cache_file(root: Path, inventory: Path, limit: str | None, with_vars: bool)
     base = private_cache.folder("inventory")  # only this user can have written it (R10 scopes read it)
     digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()
     return base / f"{digest}.json" if base else None
+
+
+# Settings that only say how a playbook runs and talks to hosts, never which hosts and variables
+# an inventory holds: a job tool sets some of them per run (a fresh ControlPath folder, say), which
+# must not make every run parse the inventory again.
+_RUN_ONLY_PREFIXES = ("ANSIBLE_SSH_", "ANSIBLE_PARAMIKO_", "ANSIBLE_CALLBACK", "ANSIBLE_DISPLAY_")
+_RUN_ONLY = {
+    "ANSIBLE_TIMEOUT", "ANSIBLE_FORKS", "ANSIBLE_HOST_KEY_CHECKING", "ANSIBLE_PIPELINING",
+    "ANSIBLE_STDOUT_CALLBACK", "ANSIBLE_LOAD_CALLBACK_PLUGINS", "ANSIBLE_NOCOLOR", "ANSIBLE_FORCE_COLOR",
+    "ANSIBLE_LOG_PATH", "ANSIBLE_STRATEGY", "ANSIBLE_STRATEGY_PLUGINS", "ANSIBLE_RETRY_FILES_ENABLED",
+    "ANSIBLE_VERBOSITY", "ANSIBLE_DEBUG", "ANSIBLE_KEEP_REMOTE_FILES", "ANSIBLE_REMOTE_TEMP",
+}  # fmt: skip
+
+
+def _runs_only(name: str) -> bool:
+    return name in _RUN_ONLY or name.startswith(_RUN_ONLY_PREFIXES)
 
 
 def _read_cache(path: Path) -> list[InventoryHost] | None:

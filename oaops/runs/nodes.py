@@ -218,7 +218,7 @@ def run_part(
     data_dir: Path,
     part: NodePart,
     send: Callable[[IO[bytes]], None],
-    handle: Callable[[dict[str, Any]], bool],
+    handle: Callable[[dict[str, Any]], None],
     stop: Callable[[], bool],
     deadline: float | None,
 ) -> PartResult:
@@ -320,7 +320,7 @@ def _why(node: ExecutionNode, said: str, last: dict[str, Any], rc_ssh: int | Non
 
 def _unreached(
     part: NodePart,
-    handle: Callable[[dict[str, Any]], bool],
+    handle: Callable[[dict[str, Any]], None],
     recap: set[str],
     problem: str,
     status: str,

@@ -21,7 +21,7 @@ from typing import Any
 from oaops.config_estate import VaultId
 from oaops.errors import RecordWriteError
 from oaops.rules.runs import RunStatus, Trigger, from_runner
-from oaops.runs import hostkeys, nodes, vault
+from oaops.runs import hostkeys, local, nodes, vault
 from oaops.runs.extravars import write_extravars
 from oaops.runs.ingest import ProgressFn, Recorder
 from oaops.runs.inventory import configure_ansible
@@ -141,7 +141,8 @@ def start(
             "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
             "ANSIBLE_FORCE_COLOR": "False",
             "ANSIBLE_NOCOLOR": "True",
-            # the ansible-playbook beside this interpreter, so an unactivated venv still works
+            # the ansible-playbook beside this interpreter, so cron and an unactivated venv still
+            # find it (runs/local.py looks the command up on this PATH)
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
         # ansible.cfg names var/ssh/known_hosts relative to the project root; the site's setting
@@ -149,11 +150,6 @@ def start(
         args = hostkeys.ssh_args(root / "ansible.cfg", known_hosts) if known_hosts is not None else None
         if args is not None:
             envvars["ANSIBLE_SSH_ARGS"] = args
-        # pexpect looks the command up on this process's PATH, not envvars': cron and an
-        # unactivated venv run `.venv/bin/oaops` without .venv/bin on it
-        beside = str(Path(sys.executable).parent)
-        if beside not in os.environ.get("PATH", "").split(os.pathsep):
-            os.environ["PATH"] = f"{beside}{os.pathsep}{os.environ.get('PATH', '')}"
         with _sigint_cancels(cancel):
             if spec.nodes is not None:  # started first: the node parts run while the local one does
                 node_parts = _start_nodes(root, data_dir, spec, playbook, handle, cancel, known_hosts)
@@ -177,8 +173,8 @@ def start(
                     fact_cache_type=None,  # Ansible's own (ansible.cfg), as plain ansible-playbook has
                 )
                 _use_event_callback(result.config.env)
-                result.run()
-                status, rc = from_runner(result.status, result.rc), result.rc
+                said, rc = local.execute(result.config, handle, cancel, spec.timeout)
+                status = from_runner(said, rc)
             status, rc, error = _join_nodes(node_parts, status, rc)
         if recorder.error is None:
             recorder.flush()
@@ -204,13 +200,18 @@ def start(
 
 
 def _use_event_callback(env: dict[str, str]) -> None:
-    """ansible-runner's event callback with its per-event files taken out (runs/callback/
-    oaops_events.py): each event travels whole in the stdout stream the runner already reads and
-    is appended to the run's journal, and per-host starts are not events. Over 100 SSH hosts this
-    halves what recording adds to plain ansible-playbook (docs/performance.md)."""
+    """ansible-runner's event callback with its per-event files and escapes taken out (runs/
+    callback/oaops_events.py): each event is a JSON line on the pipe runs/local.py reads and in the
+    run's journal, and per-host starts are not events (docs/performance.md, over SSH)."""
+    from ansible_runner.utils import get_callback_dir
+
     env["ANSIBLE_STDOUT_CALLBACK"] = "oaops_events"
     ours = str(Path(__file__).parent / "callback")
-    env["ANSIBLE_CALLBACK_PLUGINS"] = os.pathsep.join(filter(None, (ours, env.get("ANSIBLE_CALLBACK_PLUGINS"))))
+    # not ansible-runner's folder too: Ansible would import awx_display a second time, and that
+    # copy wraps every line of text into an event of its own, in a file nobody reads
+    theirs = get_callback_dir()
+    kept = [p for p in env.get("ANSIBLE_CALLBACK_PLUGINS", "").split(os.pathsep) if p and p != theirs]
+    env["ANSIBLE_CALLBACK_PLUGINS"] = os.pathsep.join([ours, *kept])
 
 
 def _finish(
@@ -240,13 +241,13 @@ def _finish(
         store_runs.finish(session, run_id, status, rc, actor, error, stats=stats)
 
 
-def _locked(handle: Callable[[dict[str, Any]], bool]) -> Callable[[dict[str, Any]], bool]:
+def _locked(handle: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
     """One Recorder serves the local part and every node part: their events arrive on threads."""
     lock = threading.Lock()
 
-    def locked(event: dict[str, Any]) -> bool:
+    def locked(event: dict[str, Any]) -> None:
         with lock:
-            return handle(event)
+            handle(event)
 
     return locked
 
@@ -270,7 +271,7 @@ def _start_nodes(
     data_dir: Path,
     spec: RunSpec,
     playbook: Path,
-    handle: Callable[[dict[str, Any]], bool],
+    handle: Callable[[dict[str, Any]], None],
     cancel: _Cancel,
     known_hosts: Path | None,
 ) -> list[_NodeThread]:

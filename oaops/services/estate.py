@@ -84,7 +84,7 @@ def trust(ctx: Context, patterns: Sequence[str], replace: bool = False, inventor
         hosts = inv.resolve(ctx.root, ctx.inventory(inventory), ",".join(patterns))
     except InputError as exc:  # the person named HOST..., not --limit
         raise InputError(
-            f"HOST {' '.join(patterns)!r}", exc.problem, exc.fix.replace("--limit", "oaops estate trust")
+            f"HOST {' '.join(patterns)!r}", exc.problem, (exc.fix or "").replace("--limit", "oaops estate trust")
         ) from None
     plans: list[tuple[Trusted, list[hostkeys.HostKey]]] = []
     for h in hosts:

@@ -50,6 +50,22 @@ def test_a_static_inventory_comes_from_the_cache_until_a_file_changes(tmp_path: 
     assert {h.vars["oa_health_os_disk_warning_pct"] for h in inv.resolve(ROOT, folder, None)} == {70}
 
 
+def test_a_setting_of_how_hosts_are_reached_keeps_the_cache_one_of_what_they_hold_does_not(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job tool sets a fresh ControlPath folder per run: that must not parse the inventory again;
+    a setting that changes what the inventory holds (its plugins, its variables) must."""
+    folder = static(tmp_path)
+    inv.resolve(ROOT, folder, None)
+    monkeypatch.setenv("ANSIBLE_SSH_CONTROL_PATH_DIR", str(tmp_path / "cp-1"))
+    monkeypatch.setenv("ANSIBLE_TIMEOUT", "30")
+    inv.resolve(ROOT, folder, None)
+    assert len(list(cache.iterdir())) == 1
+    monkeypatch.setenv("ANSIBLE_INVENTORY_ENABLED", "yaml")
+    inv.resolve(ROOT, folder, None)
+    assert len(list(cache.iterdir())) == 2
+
+
 def test_an_inventory_script_is_parsed_every_time(tmp_path: Path, cache: Path) -> None:
     script = tmp_path / "inventory.sh"
     script.write_text('#!/bin/sh\necho \'{"os": {"hosts": ["dyn1"]}, "_meta": {"hostvars": {}}}\'\n', encoding="utf-8")

@@ -87,10 +87,14 @@ def test_each_event_reaches_the_disk_once_in_the_runs_journal(
     recorded: tuple[Database, runner.RunOutcome, Path],
 ) -> None:
     """The oaops_events callback (docs/performance.md): one journal per run instead of a partial
-    and a final file per event, every recorded result in it, and no per-host start events."""
+    and a final file per event, every recorded result in it, and no per-host start events. The
+    events come on a pipe (runs/local.py): the playbook's text holds no escapes, and no second
+    copy of awx_display turns its lines into files of their own."""
     db, outcome, _ = recorded
     events_dir = outcome.data_dir / "artifacts" / "artifacts" / "job_events"
     assert sorted(p.name for p in events_dir.iterdir()) == ["events.jsonl"]
+    text = (outcome.data_dir / "artifacts" / "artifacts" / "stdout").read_text()
+    assert "TASK [Report a value]" in text and "\x1b[K" not in text
     assert oct(events_dir.joinpath("events.jsonl").stat().st_mode & 0o777) == "0o600"
     journal = list(artifact_events(outcome.data_dir))
     kinds = [e["event"] for e in journal]
