@@ -192,7 +192,7 @@ def install_cmd(use_cron: bool, use_systemd: bool, dry_run: bool, dest: Path | N
     login = user or os.environ.get("SUDO_USER") or config.current_login()
     kind = "cron" if use_cron else "systemd"
     files = schedule.install(ctx, kind, dest, login, dry_run)
-    carried = {"OAOPS_HOME", "OAOPS_CONFIG"}
+    carried = {"OAOPS_HOME", "OAOPS_CONFIG", "OAOPS_KNOWN_HOSTS"}
     for var in sorted(set(config.ENV) - carried):
         if os.environ.get(var):  # not copied: cron/systemd files are world-readable, a URL may hold a password
             err.print(

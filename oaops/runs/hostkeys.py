@@ -134,6 +134,24 @@ def write(path: Path, name: str, keys: list[HostKey]) -> None:
     os.replace(tmp, path)
 
 
+CHECKING_ENV = "ANSIBLE_HOST_KEY_CHECKING"
+
+
+def checking(cfg: Path) -> str:
+    """Ansible's host_key_checking as plain ansible-playbook would have it: the environment's, else
+    ansible.cfg's, else on. ansible-runner sets it off for every job it prepares unless told, and then
+    Ansible adds StrictHostKeyChecking=no for a host whose inventory replaces ssh_args: each run says
+    this value outright, so the site's setting governs (issue 15)."""
+    if os.environ.get(CHECKING_ENV):
+        return os.environ[CHECKING_ENV]
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(cfg, encoding="utf-8")
+        return "True" if parser.getboolean("defaults", "host_key_checking", fallback=True) else "False"
+    except (configparser.Error, OSError, ValueError):
+        return "True"
+
+
 def ssh_args(cfg: Path, known_hosts: Path) -> str | None:
     """ansible.cfg's `[ssh_connection] ssh_args` with its UserKnownHostsFile made the absolute
     `known_hosts` (added when absent): a run's ssh then reads the site's file whatever its cwd.

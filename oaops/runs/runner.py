@@ -139,6 +139,7 @@ def start(
         cmdline = " ".join(shlex.quote(arg) for arg in [*flags, *vault.cmdline(spec.vault_ids)])
         envvars = {
             "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
+            hostkeys.CHECKING_ENV: hostkeys.checking(root / "ansible.cfg"),
             "ANSIBLE_FORCE_COLOR": "False",
             "ANSIBLE_NOCOLOR": "True",
             # the ansible-playbook beside this interpreter, so cron and an unactivated venv still
@@ -282,7 +283,12 @@ def _start_nodes(
     kwargs: dict[str, Any] = {
         "extravars": spec.extravars,  # written as env/extravars, every string !unsafe (runs/extravars.py)
         "forks": spec.forks,
-        "envvars": {"ANSIBLE_CONFIG": "ansible.cfg", "ANSIBLE_FORCE_COLOR": "False", "ANSIBLE_NOCOLOR": "True"},
+        "envvars": {
+            "ANSIBLE_CONFIG": "ansible.cfg",
+            "ANSIBLE_FORCE_COLOR": "False",
+            "ANSIBLE_NOCOLOR": "True",
+            hostkeys.CHECKING_ENV: hostkeys.checking(root / "ansible.cfg"),  # not the worker's default, off
+        },
         "timeout": spec.timeout,
         "json_mode": False,
     }

@@ -41,6 +41,16 @@ class PruneReport:
     cutoffs: dict[str, datetime] = field(default_factory=dict)
 
 
+def _ours(folder: Path, runs_dir: Path) -> bool:
+    """A run folder this database's runs wrote: a folder right under its runs folder. A path from
+    the records is never trusted further (oaops runs as root): a forged or copied row naming any
+    other folder, another database's runs included, is left alone."""
+    try:
+        return folder.is_dir() and not folder.is_symlink() and folder.resolve().parent == runs_dir.resolve()
+    except OSError:
+        return False
+
+
 def prune(
     ctx: Context,
     dry_run: bool = False,
@@ -60,7 +70,7 @@ def prune(
     tell = progress or (lambda _tier, _done, _total: None)
     with ctx.db.transaction() as session:
         found = store.candidates(session, cut["events"], cut["records"], cut["artifacts"])
-    folders = [(i, d) for i, d in found.artifacts if (Path(d) / "artifacts").exists()]
+    folders = [(i, d) for i, d in found.artifacts if _ours(Path(d), ctx.config.settings.runs_dir)]
     if dry_run:
         return PruneReport(
             True, now, len(folders), len(found.events_runs), found.events_rows, 0,
@@ -77,7 +87,7 @@ def prune(
     deleted = emptied = gone = 0
     try:
         for n, (i, folder) in enumerate(folders, 1):
-            shutil.rmtree(Path(folder) / "artifacts", ignore_errors=True)  # env/ holds nothing past a run
+            shutil.rmtree(folder, ignore_errors=True)  # the whole run folder: artifacts, env/, a test's junit
             removed.append((i, folder))
             if n % 50 == 0 or n == len(folders):
                 tell("artifacts", n, len(folders))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from oaops.config import Config, Schedule
+from oaops.config_estate import KNOWN_HOSTS_ENV, known_hosts
 from oaops.errors import InputError, PermissionDenied
 from oaops.rules import roles
 from oaops.rules import schedule as rules
@@ -326,6 +327,9 @@ def tick_command(cfg: Config) -> tuple[dict[str, str], list[str]]:
     binary = Path(sys.executable).parent / "oaops"  # not resolved: a venv's python is a symlink
     argv = [str(binary)] if binary.exists() else [sys.executable, "-m", "oaops"]
     env = {"OAOPS_HOME": str(cfg.root), "OAOPS_CONFIG": str(cfg.path)}
+    if os.environ.get(KNOWN_HOSTS_ENV):  # a path, no secret, and oaops.yml has no key for it: the
+        # ticks' ssh must accept the same host keys as the person's runs (issue 15)
+        env[KNOWN_HOSTS_ENV] = str(known_hosts(cfg.root, os.environ))
     return env, [*argv, "schedule", "run-due", "--quiet"]
 
 

@@ -80,6 +80,7 @@ def candidates(
         for i, d in session.execute(
             select(Run.id, Run.data_dir).where(finished, Run.started_at < artifacts_before, Run.data_dir != "")
         ).all()
+        if i not in keep  # an open change's, fault's or problem's run keeps its folder as evidence
     ]
     return Candidates(stale, sum(counts.values()), record_runs, len(old) - len(record_runs), artifacts)
 

@@ -161,6 +161,26 @@ def test_trust_then_run_then_a_changed_key_is_unreachable_and_refused_until_repl
     assert entries[1]["data"]["replaced"] == trusted["fingerprints"]
 
 
+def test_an_inventory_that_replaces_ssh_args_still_has_its_host_keys_checked(
+    host: SshHost, site: Site, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An inventory's `ansible_ssh_args` replaces ansible.cfg's (and its StrictHostKeyChecking=yes);
+    host_key_checking must still be ansible.cfg's `True`, as for plain ansible-playbook, and not
+    ansible-runner's default `False`, under which Ansible adds StrictHostKeyChecking=no and ssh
+    accepts any key of an unknown host (issue 15)."""
+    inv = inventory(tmp_path / "inventory.yml", host)
+    data = yaml.safe_load(inv.read_text())
+    empty = tmp_path / "empty_known_hosts"
+    empty.touch()
+    data["all"]["hosts"]["node6"]["ansible_ssh_args"] = f"-o ControlMaster=no -o UserKnownHostsFile={empty}"
+    inv.write_text(yaml.safe_dump(data), encoding="utf-8")
+    code, out, err = invoke(site, ["health", "--json", "-i", str(inv)], capsys)
+    assert code == 1, err
+    (report,) = json.loads(out)["hosts"]
+    assert report["status"] == "unreachable" and "host key verification failed" in report["reason"], report
+    assert empty.read_text() == ""  # and nothing was added to the file it named
+
+
 def test_plain_ansible_playbook_from_the_project_root_uses_the_projects_known_hosts(
     host: SshHost, tmp_path: Path
 ) -> None:

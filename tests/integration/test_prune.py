@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 
 from oaops import demo_year
 from oaops.cli.main import main
+from oaops.config_estate import records_folder
 from oaops.store import prune as store_prune
 from oaops.store.db import Database, open_database
 from oaops.store.models import Check, Journal, Run, TaskResult
@@ -66,27 +67,41 @@ def test_prune_removes_each_tier_keeps_what_open_records_refer_to_and_the_journa
     demo: tuple[Site, Database], tmp_path: Path
 ) -> None:
     site, db = demo
-    # one old run with a real artifacts folder, as ansible-runner leaves them
-    folder = tmp_path / "runs" / "1"
+    # old run folders as runs leave them, in this database's own runs folder: one of ansible-runner's
+    # artifacts, one of a change's tests (a junit file, no artifacts)
+    runs_dir = tmp_path / "runs" / records_folder(site.db_url)
+    folder, tests_folder = runs_dir / "1", runs_dir / "2"
     (folder / "artifacts" / "artifacts" / "job_events").mkdir(parents=True)
-    (folder / "artifacts" / "artifacts" / "job_events" / "1-x.json").write_text("{}")
+    (folder / "artifacts" / "artifacts" / "job_events" / "events.jsonl").write_text("{}\n")
+    (folder / "env").mkdir()
+    tests_folder.mkdir()
+    (tests_folder / "junit.xml").write_text("<testsuites/>")
+    # a record naming a folder elsewhere (a forged row, another database's run): never removed
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "artifacts").mkdir(parents=True)
     with db.transaction() as session:
-        session.execute(update(Run).where(Run.id == 1).values(data_dir=str(folder)))
         keep = store_prune.protected(session)
+        free = sorted(set(session.scalars(select(Run.id).where(Run.kind != "prune"))) - keep)[:3]
+        for run_id, path in zip(free, (folder, tests_folder, elsewhere), strict=True):
+            session.execute(update(Run).where(Run.id == run_id).values(data_dir=str(path)))
+        kept_folder = runs_dir / f"kept-{min(keep)}"  # an open change's, fault's or problem's run: evidence
+        kept_folder.mkdir()
+        session.execute(update(Run).where(Run.id == min(keep)).values(data_dir=str(kept_folder)))
     before_runs = count(db, Run)
     assert keep, "the demo has open changes, faults and problems that refer to runs"
     tasks, checks, entries = count(db, TaskResult), count(db, Check), count(db, Journal)
 
     code, out, err = cli(site, ["prune", "--dry-run", "--now", LATER])
     assert code == 0, err
-    assert "would remove: 1 run folders" in out and "runs with their checks" in out
+    assert "would remove: 2 run folders" in out and "runs with their checks" in out
     assert (count(db, Run), count(db, TaskResult), count(db, Journal)) == (before_runs, tasks, entries)
     assert (folder / "artifacts").exists()
 
     code, out, err = cli(site, ["prune", "--now", LATER])
     assert code == 0, err
     assert "prune: records:" in err and "prune: events:" in err  # progress, per tier
-    assert not (folder / "artifacts").exists()
+    assert not folder.exists() and not tests_folder.exists()  # the whole folder, env/ included
+    assert (elsewhere / "artifacts").is_dir() and kept_folder.is_dir()
     with db.transaction() as session:
         left = set(session.scalars(select(Run.id)))
         oldest_left = session.scalar(select(func.min(Run.started_at)).where(Run.id.not_in(keep), Run.kind != "prune"))

@@ -421,13 +421,16 @@ def test_the_tick_lock_admits_one_tick_at_a_time(records: Database, records_url:
 
 
 def test_install_cron_dry_run_prints_the_line_for_this_project(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    """The ticks see the project, its config and the site's known_hosts (OAOPS_KNOWN_HOSTS, set for
+    this site: their ssh accepts the host keys a person's runs accept, issue 15)."""
     code, out, _ = run_cli(["schedule", "install", "--cron", "--dry-run", "--user", "tester"], capsys)
     assert code == 0
     [line] = [x for x in out.splitlines() if x.startswith("* * * * * ")]
     binary = Path(sys.executable).parent / "oaops"
+    known = site.dir / "ssh" / "known_hosts"
     assert line == (
-        f"* * * * * tester cd {ROOT} && OAOPS_HOME={ROOT} OAOPS_CONFIG={site.config} {binary} schedule run-due"
-        f" --quiet >> {ROOT}/var/log/schedule.log 2>&1"
+        f"* * * * * tester cd {ROOT} && OAOPS_HOME={ROOT} OAOPS_CONFIG={site.config} OAOPS_KNOWN_HOSTS={known}"
+        f" {binary} schedule run-due --quiet >> {ROOT}/var/log/schedule.log 2>&1"
     )
     assert "/etc/cron.d/oaops (dry run: not written)" in out
     assert not Path("/etc/cron.d/oaops").exists() or "Managed by oaops" not in Path("/etc/cron.d/oaops").read_text()
