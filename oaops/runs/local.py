@@ -60,14 +60,15 @@ def execute(
     finally:
         os.close(out)
     os.close(write_end)
-    stopped = None
+    followed = False
     try:
         stopped = _follow(proc, read_end, on_event, cancel, timeout)
+        followed = True
     finally:
         os.close(read_end)
-        if stopped is None and proc.poll() is None:  # oaops itself failed: nothing runs on unrecorded
+        if not followed:  # oaops itself failed: nothing runs on unrecorded
             _kill(proc)
-    rc = proc.wait()
+        rc = proc.wait()  # the pipe's end is the playbook's: this returns at once
     if stopped is not None:
         return stopped, 254
     return ("successful" if rc == 0 else "failed"), rc
