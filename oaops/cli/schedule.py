@@ -13,6 +13,7 @@ from oaops import config
 from oaops.cli.common import announce_recovered, call, context
 from oaops.cli.render import err, literal, out, print_json, styled, when, zone
 from oaops.cli.runs import parse_since
+from oaops.config_estate import KNOWN_HOSTS_ENV
 from oaops.errors import InputError
 from oaops.rules.labels import zh
 from oaops.rules.time import utcnow
@@ -192,7 +193,7 @@ def install_cmd(use_cron: bool, use_systemd: bool, dry_run: bool, dest: Path | N
     login = user or os.environ.get("SUDO_USER") or config.current_login()
     kind = "cron" if use_cron else "systemd"
     files = schedule.install(ctx, kind, dest, login, dry_run)
-    carried = {"OAOPS_HOME", "OAOPS_CONFIG", "OAOPS_KNOWN_HOSTS"}
+    carried = {"OAOPS_HOME", "OAOPS_CONFIG", KNOWN_HOSTS_ENV}  # what tick_command writes
     for var in sorted(set(config.ENV) - carried):
         if os.environ.get(var):  # not copied: cron/systemd files are world-readable, a URL may hold a password
             err.print(
