@@ -13,6 +13,8 @@ rotated round by round:
   pty      plain behind a pseudo-terminal (`script`), as ansible-runner's pexpect runs it (attribution)
   callback plain with ansible-runner's event callback (awx_display) writing its event files, but no
            ansible-runner around it and no records: what the callback alone costs (attribution)
+  journal  plain with oaops's event callback (oaops_events) writing its journal, with no oaops
+           process reading the pipe: what oaops's callback costs in ansible-playbook (attribution)
 
 Each run gets a fresh ControlPath folder (ControlMaster=auto, ControlPersist=60s as in
 ansible.cfg), and its persistent masters are stopped and reaped after it, so no run reuses
@@ -21,7 +23,8 @@ another's connections and their CPU counts. Host key checking is off through the
 
 Per run: wall time; controller CPU (user + sys of the whole process tree on the controller side,
 ssh clients included: this process is their subreaper); for oaops, the CPU of the oaops process
-itself (ingest, events, DB writes); the CPU of the sshd side (the daemons' reaped children: the
+itself (ingest, events, DB writes) and its wall time split into before the playbook (start,
+imports, records), the playbook as oaops runs it, and after it (results, table); the CPU of the sshd side (the daemons' reaped children: the
 "remote" work, on the same 2 cores); the load average before the run.
 
     .venv/bin/python benchmarks/bench_ssh.py --hosts 100 300 --forks 20 50 --repeat 2 --json /tmp/ssh.json
@@ -62,11 +65,27 @@ SSH_ARGS = (
 PR_SET_CHILD_SUBREAPER = 36
 NODE_UNIT = "branch_a"  # a unit of the starter oaops.yml
 # Runs oaops in this interpreter and writes the process's own CPU (not its children's) at exit.
+# Also when the playbook's part (runs/local.execute) started and ended, to split the wall time
+# into oaops before the playbook, the playbook as oaops runs it, and oaops after it.
 SELF_USAGE = (
-    "import atexit, os, resource, sys\n"
+    "import atexit, json, os, resource, sys, time\n"
+    "t0 = time.monotonic()\n"
+    "marks = {}\n"
+    "import oaops.runs.local as local\n"
+    "_execute = local.execute\n"
+    "def execute(*a, **kw):\n"
+    "    marks['pre_s'] = time.monotonic() - t0\n"
+    "    try:\n"
+    "        return _execute(*a, **kw)\n"
+    "    finally:\n"
+    "        marks['run_s'] = time.monotonic() - t0 - marks['pre_s']\n"
+    "local.execute = execute\n"
     "def _u():\n"
     "    r = resource.getrusage(resource.RUSAGE_SELF)\n"
-    "    open(os.environ['BENCH_SELF_USAGE'], 'w').write(str(r.ru_utime + r.ru_stime))\n"
+    "    if 'run_s' in marks:\n"
+    "        marks['post_s'] = time.monotonic() - t0 - marks['pre_s'] - marks['run_s']\n"
+    "    marks['cpu_s'] = r.ru_utime + r.ru_stime\n"
+    "    open(os.environ['BENCH_SELF_USAGE'], 'w').write(json.dumps(marks))\n"
     "atexit.register(_u)\n"
     "from oaops.cli.main import entry\n"
     "sys.argv[0] = 'oaops'\n"
@@ -195,7 +214,9 @@ def run_once(name: str, cmd: list[str], env: dict[str, str], tmp: Path, daemons:
         "masters_reaped": masters,
     }
     if usage_file.exists():
-        row["oaops_self_cpu_s"] = round(float(usage_file.read_text()), 2)
+        marks = json.loads(usage_file.read_text())
+        row["oaops_self_cpu_s"] = round(marks.pop("cpu_s"), 2)
+        row |= {f"oaops_{k}": round(v, 2) for k, v in marks.items()}
     if proc.returncode not in (0,):
         row["tail"] = text[-600:]
     if "unreachable=1" in text or "failed=1" in text:
@@ -385,6 +406,14 @@ def main() -> int:
                             {
                                 "ANSIBLE_STDOUT_CALLBACK": "awx_display",
                                 "ANSIBLE_CALLBACK_PLUGINS": str(runner_callback_dir()),
+                                "AWX_ISOLATED_DATA_DIR": str(tmp / "callback-artifacts"),
+                            },
+                        ),
+                        "journal": (
+                            [str(BIN / "ansible-playbook"), "-i", str(inv), "-f", str(forks), "playbooks/health.yml"],
+                            {
+                                "ANSIBLE_STDOUT_CALLBACK": "oaops_events",
+                                "ANSIBLE_CALLBACK_PLUGINS": str(ROOT / "oaops" / "runs" / "callback"),
                                 "AWX_ISOLATED_DATA_DIR": str(tmp / "callback-artifacts"),
                             },
                         ),
