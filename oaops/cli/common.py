@@ -44,6 +44,13 @@ def announce_recovered(ctx: Context) -> None:
     for c in ctx.interrupted:
         during = f" during step {c.step}" if c.step else ""
         run = f" (run {c.run_id})" if c.run_id else ""
+        if not c.applied:
+            err.print(
+                f"[yellow]change {c.change_id}: its process died{during}{run}, before the apply: nothing "
+                f"was applied, {escape(', '.join(c.hosts))} released; run it again with "
+                f"oaops change run {c.change_id}[/yellow]"
+            )
+            continue
         err.print(
             f"[bold red]change {c.change_id} was interrupted{during}{run}: its process died; "
             f"{escape(', '.join(c.hosts))} may be half-applied and stay locked until a system_manager decides: "

@@ -26,12 +26,15 @@ class Recovered:
 
 @dataclass(frozen=True)
 class Interrupted:
-    """A change its dead process left executing or verifying, now `interrupted` (issue 15)."""
+    """A change its dead process left executing or verifying, now `interrupted` (issue 15); or, with
+    `applied` False, one it left in a step before the apply: that step is interrupted, the hosts
+    are released and the change keeps its state."""
 
     change_id: str
     step: str | None
     run_id: int | None
     hosts: list[str]
+    applied: bool = True
 
 
 def pid_alive(pid: int) -> bool:
@@ -141,7 +144,9 @@ def _dead_here(holder: str, me: str) -> bool:
 def recover_changes(db: Database, actor: str) -> list[Interrupted]:
     """After `recover`: a change left executing or verifying by a process of this control node that
     is gone (no run of it still running, every lock holder dead) is moved to `interrupted`, its hosts
-    kept locked until a system manager decides (issue 15). Another node's change is left to it."""
+    kept locked until a system manager decides (issue 15). One whose process died before the apply
+    (baseline, snapshot, backup, preview) has that step interrupted and its hosts released: nothing
+    on them changed. Another node's change is left to it."""
     with db.transaction() as session:
         candidates = store_changes.unattended(session)
     me = socket.gethostname()
@@ -159,4 +164,19 @@ def recover_changes(db: Database, actor: str) -> list[Interrupted]:
         except ValueError:
             continue  # another command moved it first
         found.append(Interrupted(c.id, data["step"], data["run_id"], c.hosts))
+    with db.transaction() as session:
+        candidates = store_changes.stalled(session)
+    for c in candidates:
+        if c.running_runs or not all(_dead_here(h, me) for h in c.holders):
+            continue
+        why = (
+            f"the oaops process ({', '.join(c.holders) or 'no lock left'}) died before the apply; "
+            f"nothing was applied, the change stays {c.state}"
+        )
+        try:
+            with db.transaction() as session:
+                data = store_changes.abandon(session, c, actor, why)
+        except ValueError:
+            continue  # another command finished the step first
+        found.append(Interrupted(c.id, data["step"], data["run_id"], c.hosts, applied=False))
     return found

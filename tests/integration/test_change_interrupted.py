@@ -224,3 +224,99 @@ def test_recovery_interrupts_an_executing_change_whose_holder_died_and_its_lock_
     assert held.value.change_id == first and held.value.state == "interrupted"
     with records.transaction() as s:
         assert journal_verify(s).ok
+
+
+# ---- a process that dies before the apply ---------------------------------------------------------
+
+
+def _runs_of(cs: LocalChangeSite, change_id: str) -> list[tuple[int, str, str]]:
+    db = open_database(cs.site.db_url)
+    try:
+        with db.transaction() as s:
+            rows = s.execute(select(Run.id, Run.kind, Run.status).where(Run.change_id == change_id).order_by(Run.id))
+            return [(int(i), str(k), str(st)) for i, k, st in rows]
+    finally:
+        db.dispose()
+
+
+def test_a_change_killed_in_its_baseline_keeps_its_approval_releases_its_host_and_runs_again(
+    cs: LocalChangeSite,
+) -> None:
+    """R17, R18: the process dies while the baseline health run is at work, before anything is
+    applied. The next command finishes that step as interrupted and releases the host (nothing on
+    it changed); the change stays approved and runs to its end when started again."""
+    dest = cs.dir / "early.conf"
+    change_id = cs.approved(
+        "early",
+        playbook="change_block.yml",
+        vars={"block_dest": str(dest), "block_marker": str(cs.dir / "early-m")},
+        snapshot={"files": [str(dest)]},
+        verify={"health": True},  # the baseline: a health run of oa1 before anything changes
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oaops", "change", "run", change_id, "--yes", "--quiet"],
+        cwd=ROOT,
+        env={**os.environ, **cs.env("tech")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        _until(
+            "the baseline run is recorded running",
+            lambda: any(r[2] == "running" for r in _runs_of(cs, change_id)),
+            proc,
+        )
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    [(baseline_run, kind, _status)] = _runs_of(cs, change_id)
+    assert kind == "health" and _locks(cs) == {"oa1": change_id}  # what the kill left
+
+    code, _out, err = cs.cli("mgr", "change", "list")
+    assert code == 0
+    assert f"change {change_id}: its process died during step baseline (run {baseline_run}), before the apply" in err
+    assert "nothing was applied" in err and f"oaops change run {change_id}" in err
+    d = cs.show(change_id)
+    assert d["row"]["state"] == "approved"  # the approval stands: nothing ran that it covers
+    assert [(s["step"], s["status"], s["run_id"]) for s in d["steps"]] == [("baseline", "interrupted", baseline_run)]
+    event = d["events"][-1]
+    assert (event["action"], event["from_state"], event["to_state"]) == ("step_interrupted", "approved", "approved")
+    assert event["data"]["released"] == ["oa1"] and f":{proc.pid}" in event["data"]["holder"]
+    assert _locks(cs) == {} and d["locks"] == []
+    assert _runs_of(cs, change_id)[0][2] == "interrupted"  # the run's own recovery
+    assert not dest.exists()
+    assert cs.cli("mgr", "change", "list")[2] == ""  # said once
+
+    (cs.dir / "early-m").write_text("go\n")  # the block playbook runs through when its marker is there
+    code, out, err = cs.cli("tech", "change", "run", change_id, "--yes", "--quiet")
+    assert code == 0, out + err
+    assert cs.show(change_id)["row"]["state"] == "succeeded" and _locks(cs) == {}
+    cs.ok("mgr", "journal", "verify")
+
+
+def test_recovery_releases_a_not_yet_applied_change_whose_holder_died(records: Database) -> None:
+    """SQLite and PostgreSQL: an approved change with a step left running by a process that died is
+    released, its state kept; a live holder's change is left alone; once."""
+    dead, alive = _change(records), _change(records)
+    with records.transaction() as s:
+        store.start_step(s, dead, 1, "preview", "tech")
+        store.start_step(s, alive, 1, "snapshot", "tech")
+    holder = _hold_lock(records.url, dead, ["oa1"])
+    holder.kill()
+    holder.wait(timeout=30)
+    live = _hold_lock(records.url, alive, ["oa2"])
+    try:
+        [found] = recover_changes(records, "mgr")
+        assert (found.change_id, found.step, found.applied) == (dead, "preview", False)
+        assert recover_changes(records, "mgr") == []
+        with records.transaction() as s:
+            d, other = store.detail(s, dead), store.detail(s, alive)
+        assert d is not None and d.row.state == "approved" and d.locks == []
+        assert [(x.step, x.status) for x in d.steps] == [("preview", "interrupted")]
+        assert other is not None and other.locks == ["oa2"] and [x.status for x in other.steps] == ["running"]
+        with records.transaction() as s:
+            assert journal_verify(s).ok
+    finally:
+        live.kill()
+        live.wait(timeout=30)
