@@ -24,8 +24,9 @@ another's connections and their CPU counts. Host key checking is off through the
 Per run: wall time; controller CPU (user + sys of the whole process tree on the controller side,
 ssh clients included: this process is their subreaper); for oaops, the CPU of the oaops process
 itself (ingest, events, DB writes) and its wall time split into before the playbook (start,
-imports, records), the playbook as oaops runs it, and after it (results, table); the CPU of the sshd side (the daemons' reaped children: the
-"remote" work, on the same 2 cores); the load average before the run.
+imports, records), the playbook as oaops runs it, and after it (results, table); the CPU of the
+sshd side (the daemons' reaped children: the "remote" work, on the same 2 cores); the load
+average before the run.
 
     .venv/bin/python benchmarks/bench_ssh.py --hosts 100 300 --forks 20 50 --repeat 2 --json /tmp/ssh.json
     .venv/bin/python benchmarks/bench_ssh.py --hosts 100 --variants plain oaops node callback pty --quick-warmup
