@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from oaops.rules.runs import RunStatus
-from oaops.store import changes as store_changes
+from oaops.store import change_recovery
 from oaops.store import runs as store_runs
 from oaops.store.db import Database
 
@@ -148,7 +148,7 @@ def recover_changes(db: Database, actor: str) -> list[Interrupted]:
     (baseline, snapshot, backup, preview) has that step interrupted and its hosts released: nothing
     on them changed. Another node's change is left to it."""
     with db.transaction() as session:
-        candidates = store_changes.unattended(session)
+        candidates = change_recovery.unattended(session)
     me = socket.gethostname()
     found: list[Interrupted] = []
     for c in candidates:
@@ -160,12 +160,12 @@ def recover_changes(db: Database, actor: str) -> list[Interrupted]:
         )
         try:
             with db.transaction() as session:
-                data = store_changes.interrupt(session, c, actor, why)
+                data = change_recovery.interrupt(session, c, actor, why)
         except ValueError:
             continue  # another command moved it first
         found.append(Interrupted(c.id, data["step"], data["run_id"], c.hosts))
     with db.transaction() as session:
-        candidates = store_changes.stalled(session)
+        candidates = change_recovery.stalled(session)
     for c in candidates:
         if c.running_runs or not all(_dead_here(h, me) for h in c.holders):
             continue
@@ -175,7 +175,7 @@ def recover_changes(db: Database, actor: str) -> list[Interrupted]:
         )
         try:
             with db.transaction() as session:
-                data = store_changes.abandon(session, c, actor, why)
+                data = change_recovery.abandon(session, c, actor, why)
         except ValueError:
             continue  # another command finished the step first
         found.append(Interrupted(c.id, data["step"], data["run_id"], c.hosts, applied=False))
