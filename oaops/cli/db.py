@@ -55,7 +55,12 @@ def copy(to_url: str, quiet: bool) -> int:
         ctx.require("db.copy")
         if to_url == ctx.config.settings.db_url:
             raise InputError("--to", "is this site's own records database", "name another, empty database")
-        target = open_database(to_url)  # reachable (exit 2 if not) and at the newest schema
+        try:
+            target = open_database(to_url)  # reachable and at the newest schema
+        except InputError as exc:  # its fix names this site's own settings; the target is --to
+            raise InputError(
+                f"--to {describe(to_url)}", exc.problem, "create it first (e.g. createdb oaops_new), or correct --to"
+            ) from None
         shown: set[str] = set()
 
         def progress(table: str, done: int, total: int) -> None:

@@ -57,6 +57,13 @@ def test_db_copy_moves_every_record_to_postgresql_and_refuses_a_full_target_r3_3
     assert holdings(again) == before
     again.dispose()
 
+    # a target that does not exist: one line naming --to and how to make it
+    missing = target.rsplit("/", 1)[0] + "/oaops_no_such_database"
+    code, out, err = cli(site, ["db", "copy", "--to", missing])
+    assert code == 2 and len(err.strip().splitlines()) == 1, out + err
+    assert err.startswith("oaops: error: --to ") and "oaops_no_such_database" in err
+    assert "createdb" in err and "OAOPS_DB_URL" not in err  # the fix is about the target, not this site
+
 
 def test_each_records_database_keeps_its_runs_in_its_own_folder(tmp_path: Path) -> None:
     """Run ids restart in each database: var/runs/<id> alone would mix two databases' runs."""
