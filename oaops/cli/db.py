@@ -76,7 +76,7 @@ def copy(to_url: str, quiet: bool) -> int:
         ctx.close()
     rows = sum(result.tables.values())
     click.echo(
-        f"copied {rows} rows in {len(result.tables)} tables from {describe(ctx.config.settings.db_url)} to "
+        f"copied {rows} rows ({len(result.tables)} tables hold records) from {describe(ctx.config.settings.db_url)} to "
         f"{describe(to_url)}; journal verified on both ends ({result.journal_entries} entries). "
         f"Its runs will be kept under runs_dir/{records_folder(to_url)}"
     )
