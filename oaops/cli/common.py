@@ -36,10 +36,12 @@ def call(fn: Callable[[Context], T]) -> tuple[T, Context]:
 
 
 def announce_recovered(ctx: Context) -> None:
+    """One line each, never wrapped: cron mails and logs are searched for them."""
     for r in ctx.recovered:
         err.print(
             f"[yellow]run {r.run_id} was left running by a process that died: marked interrupted, "
-            f"{r.events} results recovered from its artifacts[/yellow]"
+            f"{r.events} results recovered from its artifacts[/yellow]",
+            soft_wrap=True,
         )
     for c in ctx.interrupted:
         during = f" during step {c.step}" if c.step else ""
@@ -48,13 +50,15 @@ def announce_recovered(ctx: Context) -> None:
             err.print(
                 f"[yellow]change {c.change_id}: its process died{during}{run}, before the apply: nothing "
                 f"was applied, {escape(', '.join(c.hosts))} released; run it again with "
-                f"oaops change run {c.change_id}[/yellow]"
+                f"oaops change run {c.change_id}[/yellow]",
+                soft_wrap=True,
             )
             continue
         err.print(
             f"[bold red]change {c.change_id} was interrupted{during}{run}: its process died; "
             f"{escape(', '.join(c.hosts))} may be half-applied and stay locked until a system_manager decides: "
-            f"oaops change resolve {c.change_id} --rollback | --failed[/bold red]"
+            f"oaops change resolve {c.change_id} --rollback | --failed[/bold red]",
+            soft_wrap=True,
         )
 
 

@@ -134,6 +134,8 @@ def test_a_change_killed_mid_apply_is_interrupted_by_the_next_command_and_keeps_
     assert killed["dest"].read_text() == "half applied\n"  # what the kill left on the host
     code, _out, err = killed["next"]
     assert code == 0 and f"change {killed['id']} was interrupted during step apply" in err
+    [line] = [x for x in err.splitlines() if x.startswith(f"change {killed['id']} ")]  # one line, never wrapped
+    assert line.endswith(f"oaops change resolve {killed['id']} --rollback | --failed")
 
 
 def test_another_change_on_the_held_host_is_refused_naming_the_interrupted_one(
@@ -275,8 +277,9 @@ def test_a_change_killed_in_its_baseline_keeps_its_approval_releases_its_host_an
 
     code, _out, err = cs.cli("mgr", "change", "list")
     assert code == 0
-    assert f"change {change_id}: its process died during step baseline (run {baseline_run}), before the apply" in err
-    assert "nothing was applied" in err and f"oaops change run {change_id}" in err
+    [line] = [x for x in err.splitlines() if x.startswith(f"change {change_id}:")]  # one line, never wrapped
+    assert f"its process died during step baseline (run {baseline_run}), before the apply" in line
+    assert "nothing was applied, oa1 released" in line and line.endswith(f"oaops change run {change_id}")
     d = cs.show(change_id)
     assert d["row"]["state"] == "approved"  # the approval stands: nothing ran that it covers
     assert [(s["step"], s["status"], s["run_id"]) for s in d["steps"]] == [("baseline", "interrupted", baseline_run)]
