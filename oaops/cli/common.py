@@ -47,10 +47,10 @@ def announce_recovered(ctx: Context) -> None:
         during = f" during step {c.step}" if c.step else ""
         run = f" (run {c.run_id})" if c.run_id else ""
         if not c.applied:
+            released = f", {escape(', '.join(c.hosts))} released" if c.hosts else ""
             err.print(
                 f"[yellow]change {c.change_id}: its process died{during}{run}, before the apply: nothing "
-                f"was applied, {escape(', '.join(c.hosts))} released; run it again with "
-                f"oaops change run {c.change_id}[/yellow]",
+                f"was applied{released}; run it again with oaops change run {c.change_id}[/yellow]",
                 soft_wrap=True,
             )
             continue

@@ -27,8 +27,8 @@ class Recovered:
 @dataclass(frozen=True)
 class Interrupted:
     """A change its dead process left executing or verifying, now `interrupted` (issue 15); or, with
-    `applied` False, one it left in a step before the apply: that step is interrupted, the hosts
-    are released and the change keeps its state."""
+    `applied` False, one it left in a step before the apply: that step is interrupted, `hosts` are
+    the ones released and the change keeps its state."""
 
     change_id: str
     step: str | None
@@ -169,8 +169,12 @@ def recover_changes(db: Database, actor: str) -> list[Interrupted]:
     for c in candidates:
         if c.running_runs or not all(_dead_here(h, me) for h in c.holders):
             continue
+        if not c.holders and c.last_run != RunStatus.INTERRUPTED.value:
+            # `change preview` takes no lock: only its run, found dead by `recover`, says its process
+            # is gone (a live one may be between its step and its run)
+            continue
         why = (
-            f"the oaops process ({', '.join(c.holders) or 'no lock left'}) died before the apply; "
+            f"the oaops process ({', '.join(c.holders) or 'that ran its preview'}) died before the apply; "
             f"nothing was applied, the change stays {c.state}"
         )
         try:
@@ -178,5 +182,5 @@ def recover_changes(db: Database, actor: str) -> list[Interrupted]:
                 data = change_recovery.abandon(session, c, actor, why)
         except ValueError:
             continue  # another command finished the step first
-        found.append(Interrupted(c.id, data["step"], data["run_id"], c.hosts, applied=False))
+        found.append(Interrupted(c.id, data["step"], data["run_id"], data["released"], applied=False))
     return found

@@ -25,14 +25,15 @@ STEP_INTERRUPTED = "step_interrupted"
 
 @dataclass(frozen=True)
 class Unattended:
-    """A change its process may have left mid-way: who holds its hosts, and whether a run of it is
-    still running."""
+    """A change its process may have left mid-way: who holds its hosts, whether a run of it is
+    still running, and how its newest run ended (`interrupted`: recovery found its process dead)."""
 
     id: str
     state: str
     hosts: list[str]
     holders: list[str]
     running_runs: int
+    last_run: str | None = None
 
 
 def _unattended(session: Session, c: Change) -> Unattended:
@@ -40,7 +41,8 @@ def _unattended(session: Session, c: Change) -> Unattended:
     running = session.scalar(
         select(func.count()).select_from(Run).where(Run.change_id == c.id, Run.status == "running")
     )
-    return Unattended(c.id, c.state, list(c.hosts or []), sorted(set(holders)), int(running or 0))
+    last = session.scalar(select(Run.status).where(Run.change_id == c.id).order_by(Run.id.desc()).limit(1))
+    return Unattended(c.id, c.state, list(c.hosts or []), sorted(set(holders)), int(running or 0), last)
 
 
 def unattended(session: Session) -> list[Unattended]:

@@ -323,3 +323,43 @@ def test_recovery_releases_a_not_yet_applied_change_whose_holder_died(records: D
     finally:
         live.kill()
         live.wait(timeout=30)
+
+
+def test_a_preview_holds_no_lock_so_only_its_run_found_dead_ends_its_step(records: Database) -> None:
+    """SQLite and PostgreSQL: `oaops change preview` takes no host lock, so a running preview step
+    is left alone while its process may be alive (before its run starts, after it ends); once
+    `recover` has found its run's process dead (the run `interrupted`), the step is ended."""
+    from oaops.store import runs as store_runs
+
+    change_id = _change(records)
+    with records.transaction() as s:
+        store.start_step(s, change_id, 0, "preview", "mgr")
+    assert recover_changes(records, "tech") == []  # no run yet: a live preview may be about to start it
+
+    def run_of_it(status: str) -> None:
+        with records.transaction() as s:
+            run_id = store_runs.create(
+                s,
+                kind="change-preview",
+                playbook="p.yml",
+                inventory="i",
+                limit=None,
+                actor="mgr",
+                trigger="manual",
+                forks=1,
+                extravars={},
+                pid=os.getpid(),
+                control_host="here",
+                change_id=change_id,
+            )
+            s.get_one(Run, run_id).status = status
+
+    run_of_it("successful")  # its run ended; the live process has yet to end the step
+    assert recover_changes(records, "tech") == []
+    run_of_it("interrupted")  # what recovery makes of a run whose process died
+    [found] = recover_changes(records, "tech")
+    assert (found.change_id, found.step, found.applied, found.hosts) == (change_id, "preview", False, [])
+    with records.transaction() as s:
+        d = store.detail(s, change_id)
+        assert d is not None and d.row.state == "approved" and [x.status for x in d.steps] == ["interrupted"]
+        assert journal_verify(s).ok
