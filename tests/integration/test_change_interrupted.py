@@ -26,6 +26,7 @@ from oaops.store.journal import verify as journal_verify
 from oaops.store.models import Change, ChangeLock, Run
 from tests.fixtures.change_site import LocalChangeSite, make_change_site
 from tests.fixtures.cli import one_line_error
+from tests.fixtures.records import new_run
 from tests.integration.conftest import ROOT
 from tests.integration.test_change import _change, _hold_lock
 
@@ -329,8 +330,6 @@ def test_a_preview_holds_no_lock_so_only_its_run_found_dead_ends_its_step(record
     """SQLite and PostgreSQL: `oaops change preview` takes no host lock, so a running preview step
     is left alone while its process may be alive (before its run starts, after it ends); once
     `recover` has found its run's process dead (the run `interrupted`), the step is ended."""
-    from oaops.store import runs as store_runs
-
     change_id = _change(records)
     with records.transaction() as s:
         store.start_step(s, change_id, 0, "preview", "mgr")
@@ -338,20 +337,7 @@ def test_a_preview_holds_no_lock_so_only_its_run_found_dead_ends_its_step(record
 
     def run_of_it(status: str) -> None:
         with records.transaction() as s:
-            run_id = store_runs.create(
-                s,
-                kind="change-preview",
-                playbook="p.yml",
-                inventory="i",
-                limit=None,
-                actor="mgr",
-                trigger="manual",
-                forks=1,
-                extravars={},
-                pid=os.getpid(),
-                control_host="here",
-                change_id=change_id,
-            )
+            run_id = new_run(s, kind="change-preview", actor="mgr", change_id=change_id)
             s.get_one(Run, run_id).status = status
 
     run_of_it("successful")  # its run ended; the live process has yet to end the step
