@@ -385,17 +385,19 @@ def main() -> int:
                         str(forks),
                         "playbooks/health.yml",
                     ]
+                    oaops_args = ["health", "-i", str(inv), "-f", str(forks), "--quiet"]
+                    cmd_oaops = [sys.executable, "-c", SELF_USAGE, *oaops_args]
                     cmds = {
                         "plain": (
-                            [str(BIN / "ansible-playbook"), "-i", str(inv), "-f", str(forks), "playbooks/health.yml"],
+                            cmd_plain,
                             {},
                         ),
                         "oaops": (
-                            [sys.executable, "-c", SELF_USAGE, "health", "-i", str(inv), "-f", str(forks), "--quiet"],
+                            cmd_oaops,
                             {},
                         ),
                         "node": (
-                            [sys.executable, "-c", SELF_USAGE, "health", "-i", str(inv), "-f", str(forks), "--quiet"],
+                            cmd_oaops,
                             node_env,
                         ),
                         "pty": (  # plain behind a pseudo-terminal, as ansible-runner runs it (attribution)
@@ -403,7 +405,7 @@ def main() -> int:
                             {},
                         ),
                         "callback": (
-                            [str(BIN / "ansible-playbook"), "-i", str(inv), "-f", str(forks), "playbooks/health.yml"],
+                            cmd_plain,
                             {
                                 "ANSIBLE_STDOUT_CALLBACK": "awx_display",
                                 "ANSIBLE_CALLBACK_PLUGINS": str(runner_callback_dir()),
@@ -411,7 +413,7 @@ def main() -> int:
                             },
                         ),
                         "journal": (
-                            [str(BIN / "ansible-playbook"), "-i", str(inv), "-f", str(forks), "playbooks/health.yml"],
+                            cmd_plain,
                             {
                                 "ANSIBLE_STDOUT_CALLBACK": "oaops_events",
                                 "ANSIBLE_CALLBACK_PLUGINS": str(ROOT / "oaops" / "runs" / "callback"),
@@ -419,12 +421,12 @@ def main() -> int:
                             },
                         ),
                         "mitogen": (
-                            [str(BIN / "ansible-playbook"), "-i", str(inv), "-f", str(forks), "playbooks/health.yml"],
+                            cmd_plain,
                             {"ANSIBLE_STRATEGY_PLUGINS": str(strategy), "ANSIBLE_STRATEGY": "mitogen_linear"},
                         ),
                     }
                     # warm-up: the records DB, the inventory cache, the OS page cache
-                    warm = cmds["oaops"][0] + (["--limit", "h001"] if args.quick_warmup else [])
+                    warm = cmd_oaops + (["--limit", "h001"] if args.quick_warmup else [])
                     run_once("warmup", warm, env, tmp, daemons)
                     if "node" in variants:  # its own records DB and inventory cache
                         run_once("warmup", warm, {**env, **node_env}, tmp, daemons)

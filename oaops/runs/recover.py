@@ -141,6 +141,12 @@ def _dead_here(holder: str, me: str) -> bool:
     return host == me and pid.isdigit() and not pid_alive(int(pid))
 
 
+def _left_here(c: change_recovery.Unattended, me: str) -> bool:
+    """No run of it still running and every lock holder a dead process of this control node; one
+    still at work here, or held elsewhere, only that node (or a person) can tell."""
+    return not c.running_runs and all(_dead_here(h, me) for h in c.holders)
+
+
 def recover_changes(db: Database, actor: str) -> list[Interrupted]:
     """After `recover`: a change left executing or verifying by a process of this control node that
     is gone (no run of it still running, every lock holder dead) is moved to `interrupted`, its hosts
@@ -152,8 +158,8 @@ def recover_changes(db: Database, actor: str) -> list[Interrupted]:
     me = socket.gethostname()
     found: list[Interrupted] = []
     for c in candidates:
-        if c.running_runs or not all(_dead_here(h, me) for h in c.holders):
-            continue  # still at work here, or held elsewhere: only that node (or a person) can tell
+        if not _left_here(c, me):
+            continue
         why = (
             f"the oaops process ({', '.join(c.holders) or 'no lock left'}) died while the change was {c.state}; "
             "the hosts may be half-applied"
@@ -167,7 +173,7 @@ def recover_changes(db: Database, actor: str) -> list[Interrupted]:
     with db.transaction() as session:
         candidates = change_recovery.stalled(session)
     for c in candidates:
-        if c.running_runs or not all(_dead_here(h, me) for h in c.holders):
+        if not _left_here(c, me):
             continue
         if not c.holders and c.last_run != RunStatus.INTERRUPTED.value:
             # `change preview` takes no lock: only its run, found dead by `recover`, says its process

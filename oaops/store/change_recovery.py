@@ -9,13 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from oaops.rules import change as rules
 from oaops.rules.time import utcnow
-from oaops.store import journal
-from oaops.store.changes import KIND, attempts, finish_step, move, note
+from oaops.store.changes import attempts, finish_step, move, note, unlock
 from oaops.store.models import Change, ChangeLock, ChangeStep, Run
 
 INTERRUPTED = "interrupted"  # the holder of a lock recovery took again for an interrupted change
@@ -133,10 +132,7 @@ def abandon(session: Session, change: Unattended, actor: str, why: str) -> dict[
     step_name, run_id, attempt = _end_running_steps(session, change.id, "; nothing was applied")
     if step_name is None:
         raise ValueError(f"change {change.id}: no step is running")
-    released = list(session.scalars(select(ChangeLock.host).where(ChangeLock.change_id == change.id)))
-    if released:
-        session.execute(delete(ChangeLock).where(ChangeLock.change_id == change.id))
-        journal.append(session, actor, KIND, change.id, "unlock", {"hosts": released, "holder": change.holders})
+    released = unlock(session, change.id, actor, holder=change.holders)
     data: dict[str, Any] = {
         "step": step_name,
         "run_id": run_id,

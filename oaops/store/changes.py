@@ -384,10 +384,17 @@ def _alive_here(holder: str) -> bool:
 
 def release(db: Database, change_id: str, actor: str) -> None:
     with db.transaction() as session:
-        hosts = list(session.scalars(select(ChangeLock.host).where(ChangeLock.change_id == change_id)))
-        if hosts:
-            session.execute(delete(ChangeLock).where(ChangeLock.change_id == change_id))
-            journal.append(session, actor, KIND, change_id, "unlock", {"hosts": hosts})
+        unlock(session, change_id, actor)
+
+
+def unlock(session: Session, change_id: str, actor: str, **data: Any) -> list[str]:
+    """Delete every host lock of `change_id` in the caller's transaction, journaled with `data`;
+    returns the hosts released."""
+    hosts = list(session.scalars(select(ChangeLock.host).where(ChangeLock.change_id == change_id)))
+    if hosts:
+        session.execute(delete(ChangeLock).where(ChangeLock.change_id == change_id))
+        journal.append(session, actor, KIND, change_id, "unlock", {"hosts": hosts, **data})
+    return hosts
 
 
 # ---- reads ------------------------------------------------------------------------------------
